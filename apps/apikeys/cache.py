@@ -1,0 +1,53 @@
+"""Keeps API-key authentication off the database: each process caches key rows for a few
+seconds, and Redis carries what must be seen across processes at once (revocations, the
+per-key rate window, the once-a-minute `last_used_at` refresh)."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+
+from django.conf import settings
+
+from apps.apikeys.models import ApiKey
+from apps.core.cache import tenant_key
+
+_local: dict[tuple[str, str], tuple[float, ApiKey | None]] = {}
+_local_lock = threading.Lock()
+
+
+def local_get(schema: str, prefix: str) -> tuple[bool, ApiKey | None]:
+    """(hit, key): a hit with key None means "known not to exist" (cached miss)."""
+    entry = _local.get((schema, prefix))
+    if entry is None or entry[0] <= time.monotonic():
+        return False, None
+    return True, copy.copy(entry[1]) if entry[1] is not None else None
+
+
+def local_put(schema: str, prefix: str, api_key: ApiKey | None) -> None:
+    ttl = settings.API_KEY_CACHE_SECONDS if api_key is not None else 1.0
+    with _local_lock:
+        _local[(schema, prefix)] = (time.monotonic() + ttl, api_key)
+
+
+def local_forget(schema: str, prefix: str) -> None:
+    with _local_lock:
+        _local.pop((schema, prefix), None)
+
+
+def local_clear() -> None:
+    with _local_lock:
+        _local.clear()
+
+
+def revoked_marker_key(schema: str, prefix: str) -> str:
+    return tenant_key("apikey", "revoked", prefix, schema_name=schema)
+
+
+def throttle_key(schema: str, prefix: str, window: int) -> str:
+    return tenant_key("apikey", "rate", prefix, window, schema_name=schema)
+
+
+def last_used_marker_key(schema: str, prefix: str) -> str:
+    return tenant_key("apikey", "used", prefix, schema_name=schema)

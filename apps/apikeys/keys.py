@@ -1,0 +1,38 @@
+"""The key format: `ss_live_<prefix>_<secret>`. The prefix (12 hex characters) is stored and
+shown; the whole key is stored only as its SHA-256 digest. The secret carries 256 random bits,
+so a fast hash is enough (no password stretching needed) and lookups stay cheap."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+KEY_MARKER = "ss_live_"
+PREFIX_LENGTH = 12
+
+
+def key_generate() -> tuple[str, str]:
+    """A new (prefix, full key)."""
+    prefix = secrets.token_hex(PREFIX_LENGTH // 2)
+    return prefix, f"{KEY_MARKER}{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def key_prefix(key: str) -> str | None:
+    """The prefix of a well-formed key, else None."""
+    if not key.startswith(KEY_MARKER):
+        return None
+    prefix, sep, secret = key[len(KEY_MARKER) :].partition("_")
+    if not sep or len(prefix) != PREFIX_LENGTH or not secret:
+        return None
+    if any(char not in "0123456789abcdef" for char in prefix):
+        return None
+    return prefix
+
+
+def key_matches(key: str, secret_hash: str) -> bool:
+    return hmac.compare_digest(key_hash(key), secret_hash)

@@ -1,0 +1,221 @@
+"""Writes on API keys of the current store (the connection's tenant schema)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+import redis
+from django.db import connection, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from apps.apikeys import cache
+from apps.apikeys.keys import key_generate, key_hash
+from apps.apikeys.models import ApiKey
+from apps.audit.services import audit_record
+from apps.core.cache import redis_client
+from apps.core.errors import ApplicationError
+from apps.notifications.services import notification_send
+from apps.users.models import Membership
+from apps.users.permissions import can
+
+logger = logging.getLogger(__name__)
+
+VALID_SCOPES = tuple(ApiKey.Scope.values)
+# A revocation stays announced in Redis well past every process's local cache lifetime.
+REVOKED_MARKER_SECONDS = 120
+# Members are told this long before a key expires (once per key, by the daily beat task).
+EXPIRY_NOTICE = timedelta(days=7)
+
+
+def _require_store_schema() -> str:
+    schema = connection.schema_name
+    if schema == "public":
+        raise ApplicationError(
+            "API keys belong to a store; run this in a store's schema.", code="no_store"
+        )
+    return schema
+
+
+def _clean_scopes(scopes: Iterable[str]) -> list[str]:
+    cleaned = []
+    for scope in scopes:
+        scope = scope.strip().lower()
+        if scope and scope not in cleaned:
+            cleaned.append(scope)
+    unknown = [scope for scope in cleaned if scope not in VALID_SCOPES]
+    if unknown:
+        raise ApplicationError(
+            f"Unknown scope: {', '.join(unknown)}. Valid scopes: {', '.join(VALID_SCOPES)}.",
+            fields={"scopes": [f"unknown: {scope}" for scope in unknown]},
+        )
+    if not cleaned:
+        raise ApplicationError("At least one scope is required.", fields={"scopes": ["required"]})
+    return sorted(cleaned, key=VALID_SCOPES.index)
+
+
+@transaction.atomic
+def api_key_create(
+    *,
+    name: str,
+    scopes: Iterable[str],
+    expires_at: datetime | None = None,
+    created_by=None,
+    actor_label: str = "",
+    request: HttpRequest | None = None,
+) -> tuple[ApiKey, str]:
+    """Create a key for the current store. Returns (api_key, plaintext key); the plaintext is
+    never stored nor retrievable again. Audited as `api_key.created` (name, prefix, scopes,
+    expiry; never the secret).
+
+    Raises ApplicationError 400 naming the field for a blank/long name, unknown or no scopes,
+    or an expiry that is naive or not in the future.
+    """
+    schema = _require_store_schema()
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError("A key name is required.", fields={"name": ["required"]})
+    if len(name) > 100:
+        raise ApplicationError(
+            "A key name has at most 100 characters.", fields={"name": ["too long"]}
+        )
+    clean_scopes = _clean_scopes(scopes)
+    if expires_at is not None:
+        if timezone.is_naive(expires_at):
+            raise ApplicationError(
+                "The expiry needs a time zone.", fields={"expires_at": ["naive datetime"]}
+            )
+        if expires_at <= timezone.now():
+            raise ApplicationError(
+                "The expiry must be in the future.", fields={"expires_at": ["in the past"]}
+            )
+    prefix, plaintext = key_generate()
+    while ApiKey.objects.filter(prefix=prefix).exists():
+        prefix, plaintext = key_generate()
+    api_key = ApiKey.objects.create(
+        name=name,
+        prefix=prefix,
+        secret_hash=key_hash(plaintext),
+        scopes=clean_scopes,
+        expires_at=expires_at,
+        created_by_id=created_by.pk if created_by is not None else None,
+    )
+    audit_record(
+        action="api_key.created",
+        actor_user=created_by,
+        actor_label=actor_label,
+        target_type="api_key",
+        target_id=str(api_key.pk),
+        details={
+            "name": name,
+            "prefix": prefix,
+            "scopes": clean_scopes,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
+        request=request,
+    )
+    # A cached "no such key" for this prefix must not outlive the creation.
+    transaction.on_commit(lambda: cache.local_forget(schema, prefix))
+    return api_key, plaintext
+
+
+@transaction.atomic
+def api_key_revoke(
+    *, api_key: ApiKey, actor=None, actor_label: str = "", request: HttpRequest | None = None
+) -> ApiKey:
+    """Revoke a key of the current store; effective at once in every process (a Redis marker
+    checked on each authentication), and in the database for good. Audited as
+    `api_key.revoked`. Raises ApplicationError 409 if the key is already revoked."""
+    schema = _require_store_schema()
+    api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    if api_key.revoked_at is not None:
+        raise ApplicationError(
+            "This API key is already revoked.", code="already_revoked", status_code=409
+        )
+    api_key.revoked_at = timezone.now()
+    api_key.save(update_fields=["revoked_at"])
+    audit_record(
+        action="api_key.revoked",
+        actor_user=actor,
+        actor_label=actor_label,
+        target_type="api_key",
+        target_id=str(api_key.pk),
+        details={"name": api_key.name, "prefix": api_key.prefix},
+        request=request,
+    )
+    prefix = api_key.prefix
+    cache.local_forget(schema, prefix)
+    transaction.on_commit(lambda: _announce_revocation(schema, prefix))
+    return api_key
+
+
+def _announce_revocation(schema: str, prefix: str) -> None:
+    cache.local_forget(schema, prefix)
+    try:
+        redis_client().set(cache.revoked_marker_key(schema, prefix), 1, ex=REVOKED_MARKER_SECONDS)
+    except redis.RedisError:
+        # Other processes still drop the key when their local cache entry expires.
+        logger.warning("could not announce API key revocation", extra={"prefix": prefix})
+
+
+def api_key_touch(*, api_key_id: int, used_at: datetime) -> None:
+    """Record a key's use time; called at most once a minute per key by authentication."""
+    ApiKey.objects.filter(pk=api_key_id).update(last_used_at=used_at)
+
+
+def _key_manager_ids() -> list[int]:
+    """Members of the connection's store whose role may manage API keys."""
+    roles = [role for role in Membership.Role.values if can(role, "manage_api_keys")]
+    return list(
+        Membership.objects.filter(tenant_id=connection.tenant.pk, role__in=roles)
+        .order_by("user_id")
+        .values_list("user_id", flat=True)
+    )
+
+
+@transaction.atomic
+def api_keys_expiry_notify(*, now: datetime | None = None) -> list[ApiKey]:
+    """Notify the store's members who manage API keys (kind `api_key.expiring`, plus the
+    store's webhooks subscribed to it) of every unrevoked key that expires within
+    EXPIRY_NOTICE of `now` and was not notified yet. Each key's `expiry_notified_at` is set in
+    the same transaction as its notification, so re-runs never notify a key twice, and a
+    concurrent run skips the rows this one holds. Returns the keys notified, soonest first.
+    Raises ApplicationError outside a store schema."""
+    _require_store_schema()
+    now = now or timezone.now()
+    due = list(
+        ApiKey.objects.select_for_update(skip_locked=True)
+        .filter(
+            revoked_at__isnull=True,
+            expiry_notified_at__isnull=True,
+            expires_at__gt=now,
+            expires_at__lte=now + EXPIRY_NOTICE,
+        )
+        .order_by("expires_at", "id")
+    )
+    if not due:
+        return []
+    recipients = _key_manager_ids()
+    for api_key in due:
+        api_key.expiry_notified_at = now
+        api_key.save(update_fields=["expiry_notified_at"])
+        expires = api_key.expires_at.astimezone(UTC)
+        notification_send(
+            kind="api_key.expiring",
+            title=f'API key "{api_key.name}" expires on {expires:%Y-%m-%d}',
+            body=(
+                f"The key {api_key.prefix} stops working at {expires:%Y-%m-%d %H:%M} UTC. "
+                "Create a new key and switch your integration to it before then."
+            ),
+            link="/api-keys/",
+            data={
+                "api_key_id": api_key.pk,
+                "prefix": api_key.prefix,
+                "name": api_key.name,
+                "expires_at": expires.isoformat(),
+            },
+            user_ids=recipients,
+        )
+    return due

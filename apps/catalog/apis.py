@@ -1,0 +1,422 @@
+"""Store data API (`/api/v1/` on a store's host): items, shoppers, events.
+
+Authentication: `Authorization: Bearer <API key>` of the host's store. Writes need the `ingest`
+scope, reads any scope. Errors use the one JSON error body of apps.core.errors.
+
+The events endpoint is the hot path: it reads the raw body, parses it with orjson and hands the
+rows to `events_ingest` (hand-written validation, COPY); DRF still does authentication,
+permissions, throttling and errors. The other endpoints parse JSON with orjson too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import BaseParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.views import APIView
+
+from apps.apikeys.authentication import ApiKeyAuthentication
+from apps.apikeys.permissions import RequireScope
+from apps.catalog import selectors, services
+from apps.core.errors import ApplicationError
+
+MAX_EVENTS_PER_BATCH = 10_000
+MAX_ITEMS_PER_BATCH = 1_000
+
+
+def _too_large() -> ApplicationError:
+    limit_mb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
+    return ApplicationError(
+        f"The request body is larger than {limit_mb} MB.", code="too_large", status_code=413
+    )
+
+
+def _declared_length(request) -> int:
+    raw = request.META.get("CONTENT_LENGTH") or "0"
+    try:
+        return int(raw)
+    except ValueError:
+        raise ApplicationError("Invalid Content-Length header.", code="bad_request") from None
+
+
+def _malformed(exc: Exception) -> ApplicationError:
+    return ApplicationError(f"Malformed JSON: {exc}", code="parse_error")
+
+
+class OrjsonParser(BaseParser):
+    """JSON bodies via orjson, refused with 413 beyond DATA_UPLOAD_MAX_MEMORY_SIZE (DRF reads
+    the stream itself and would otherwise skip Django's limit)."""
+
+    media_type = "application/json"
+
+    def parse(self, stream, media_type=None, parser_context=None) -> Any:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        body = stream.read(limit + 1) if stream is not None else b""
+        if len(body) > limit:
+            raise _too_large()
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise _malformed(exc) from None
+
+
+def raw_json_body(request) -> Any:
+    """The request body parsed with orjson, without DRF's parser machinery. 413 beyond the
+    upload limit whether the client declared the length or not; 400 for malformed JSON."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if _declared_length(request) > limit:
+        raise _too_large()
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise _too_large() from None
+    if len(body) > limit:
+        raise _too_large()
+    if not body:
+        raise ApplicationError("The request body is empty.", code="parse_error")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise _malformed(exc) from None
+
+
+def _batch_rows(data: Any, *, key: str, limit: int) -> list[Any]:
+    """A batch is a JSON array, or an object whose only field `key` is that array."""
+    if isinstance(data, dict):
+        unknown = sorted(name for name in data if name != key)
+        if unknown:
+            raise ApplicationError(
+                f"Unknown field(s): {', '.join(unknown)}.",
+                fields={name: ["Unknown field."] for name in unknown},
+            )
+        data = data.get(key)
+    if not isinstance(data, list):
+        raise ApplicationError(
+            f"Send a JSON array of {key}, or an object with a `{key}` array.",
+            fields={key: ["Must be a list."]},
+        )
+    if not data:
+        raise ApplicationError("The batch is empty.", fields={key: ["Must not be empty."]})
+    if len(data) > limit:
+        raise ApplicationError(
+            f"At most {limit:,} {key} per request; this one has {len(data):,}.",
+            code="too_many",
+            fields={key: [f"At most {limit} per request."]},
+        )
+    return data
+
+
+def _json_response(data: Any, status: int = 200) -> HttpResponse:
+    return HttpResponse(orjson.dumps(data), status=status, content_type="application/json")
+
+
+class StoreApi(APIView):
+    """Base of the store data API: API-key authentication, any scope to read."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [RequireScope.any()]
+    parser_classes = [OrjsonParser]
+    renderer_classes = [JSONRenderer]
+    write_permission_classes = [RequireScope("ingest")]
+
+    def get_permissions(self):
+        if self.request.method in ("GET", "HEAD", "OPTIONS"):
+            return [permission() for permission in self.permission_classes]
+        return [permission() for permission in self.write_permission_classes]
+
+
+# --- Output shapes (also the OpenAPI schema) ----------------------------------------------------
+class ItemOutput(serializers.Serializer):
+    item_id = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    categories = serializers.ListField(child=serializers.CharField())
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    in_stock = serializers.BooleanField()
+    attributes = serializers.DictField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ItemInput(serializers.Serializer):
+    """Documentation only: validation is in apps.catalog.validation."""
+
+    item_id = serializers.CharField(max_length=128)
+    title = serializers.CharField(max_length=500, required=False)
+    description = serializers.CharField(required=False)
+    categories = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
+    price = serializers.DecimalField(
+        max_digits=12, decimal_places=2, min_value=0, required=False, allow_null=True
+    )
+    in_stock = serializers.BooleanField(required=False)
+    attributes = serializers.DictField(required=False, help_text="JSON object, at most 8 KB.")
+
+
+class EventInput(serializers.Serializer):
+    """Documentation only: validation is in apps.catalog.validation."""
+
+    event_id = serializers.CharField(max_length=128, required=False, allow_null=True)
+    user_id = serializers.CharField(max_length=128)
+    item_id = serializers.CharField(max_length=128)
+    type = serializers.ChoiceField(choices=["view", "add_to_cart", "purchase", "rating", "click"])
+    value = serializers.FloatField(
+        required=False, allow_null=True, help_text="Rating 1-5 (required), or a quantity > 0."
+    )
+    timestamp = serializers.DateTimeField(help_text="ISO 8601 with a zone; -3 years to +5 min.")
+    recommendation_id = serializers.CharField(max_length=64, required=False, allow_null=True)
+
+
+class EventOutput(serializers.Serializer):
+    event_id = serializers.CharField(allow_null=True)
+    user_id = serializers.CharField()
+    item_id = serializers.CharField()
+    type = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+    timestamp = serializers.DateTimeField()
+    recommendation_id = serializers.CharField(allow_null=True)
+    received_at = serializers.DateTimeField()
+
+
+class RowErrorOutput(serializers.Serializer):
+    index = serializers.IntegerField()
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+def _item_dict(item) -> dict[str, Any]:
+    return {
+        "item_id": item.item_id,
+        "title": item.title,
+        "description": item.description,
+        "categories": item.categories,
+        "price": None if item.price is None else str(item.price),
+        "in_stock": item.in_stock,
+        "attributes": item.attributes,
+        "created_at": item.created_at,
+        "updated_at": item.updated_at,
+    }
+
+
+class ItemCursorPagination(CursorPagination):
+    ordering = "id"
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class EventCursorPagination(CursorPagination):
+    ordering = ("-timestamp", "-id")
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+def _bool_param(request, name: str) -> bool | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    lowered = raw.lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise ApplicationError(f"{name} must be true or false.", fields={name: ["Must be a boolean."]})
+
+
+# --- Items --------------------------------------------------------------------------------------
+class ItemListApi(StoreApi):
+    @extend_schema(
+        operation_id="items_list",
+        parameters=[
+            OpenApiParameter("category", str, description="Items listed in this category."),
+            OpenApiParameter("in_stock", bool),
+            OpenApiParameter("cursor", str),
+            OpenApiParameter("page_size", int, description="1-1000, default 100."),
+        ],
+        responses=ItemOutput(many=True),
+    )
+    def get(self, request):
+        items = selectors.item_list(
+            category=request.query_params.get("category"),
+            in_stock=_bool_param(request, "in_stock"),
+        )
+        paginator = ItemCursorPagination()
+        page = paginator.paginate_queryset(items, request, view=self)
+        return paginator.get_paginated_response([_item_dict(item) for item in page])
+
+
+class ItemBulkApi(StoreApi):
+    @extend_schema(
+        operation_id="items_bulk_upsert",
+        request=ItemInput(many=True),
+        responses=inline_serializer(
+            "ItemsBulkResult",
+            {
+                "created": serializers.IntegerField(),
+                "updated": serializers.IntegerField(),
+                "errors": RowErrorOutput(many=True),
+            },
+        ),
+        description='Create or replace up to 1,000 items (a JSON array, or {"items": [...]}).',
+    )
+    def post(self, request):
+        rows = _batch_rows(request.data, key="items", limit=MAX_ITEMS_PER_BATCH)
+        result = services.items_upsert(rows=rows)
+        return _json_response(result.as_dict())
+
+
+class ItemDetailApi(StoreApi):
+    @extend_schema(operation_id="items_get", responses=ItemOutput)
+    def get(self, request, item_id: str):
+        return _json_response(_item_dict(selectors.item_get(item_id=item_id)))
+
+    @extend_schema(
+        operation_id="items_put",
+        request=ItemInput,
+        responses={200: ItemOutput, 201: ItemOutput},
+        description="Create or replace the item; omitted fields take their defaults.",
+    )
+    def put(self, request, item_id: str):
+        item, created = services.item_upsert(item_id=item_id, data=request.data)
+        return _json_response(_item_dict(item), status=201 if created else 200)
+
+    @extend_schema(
+        operation_id="items_delete",
+        responses={204: None},
+        description="Hide the item from listings and recommendations at once; events are kept.",
+    )
+    def delete(self, request, item_id: str):
+        services.item_delete(item_id=item_id, actor_api_key=request.auth, request=request)
+        return HttpResponse(status=204)
+
+
+# --- Events -------------------------------------------------------------------------------------
+class EventBulkApi(StoreApi):
+    permission_classes = [RequireScope("ingest")]
+
+    @extend_schema(
+        operation_id="events_bulk",
+        request=EventInput(many=True),
+        responses={
+            202: inline_serializer(
+                "EventsBulkResult",
+                {
+                    "accepted": serializers.IntegerField(),
+                    "duplicates": serializers.IntegerField(),
+                    "errors": RowErrorOutput(many=True),
+                },
+            )
+        },
+        description=(
+            'Store up to 10,000 events (a JSON array, or {"events": [...]}); at most 10 MB. '
+            "202 means the valid rows are committed; invalid rows are listed in `errors`. "
+            "Events of items not yet in the catalog create hidden stub items."
+        ),
+    )
+    def post(self, request):
+        rows = _batch_rows(raw_json_body(request), key="events", limit=MAX_EVENTS_PER_BATCH)
+        result = services.events_ingest(rows=rows, source="api")
+        return _json_response(result.as_dict(), status=202)
+
+
+# --- Shoppers -----------------------------------------------------------------------------------
+class UserApi(StoreApi):
+    @extend_schema(
+        operation_id="users_put",
+        request=inline_serializer("ShopperInput", {"attributes": serializers.DictField()}),
+        responses={
+            200: inline_serializer(
+                "ShopperOutput",
+                {
+                    "user_id": serializers.CharField(),
+                    "attributes": serializers.DictField(),
+                    "first_seen_at": serializers.DateTimeField(allow_null=True),
+                    "last_seen_at": serializers.DateTimeField(allow_null=True),
+                },
+            )
+        },
+    )
+    def put(self, request, user_id: str):
+        data = request.data
+        if not isinstance(data, dict):
+            raise ApplicationError(
+                "Send a JSON object with `attributes`.", fields={"attributes": ["Required."]}
+            )
+        unknown = sorted(name for name in data if name != "attributes")
+        if unknown:
+            raise ApplicationError(
+                f"Unknown field(s): {', '.join(unknown)}.",
+                fields={name: ["Unknown field."] for name in unknown},
+            )
+        if "attributes" not in data:
+            raise ApplicationError(
+                "attributes is required.", fields={"attributes": ["This field is required."]}
+            )
+        shopper, created = services.shopper_attributes_set(
+            user_id=user_id, attributes=data["attributes"]
+        )
+        body = {
+            "user_id": shopper.user_id,
+            "attributes": shopper.attributes,
+            "first_seen_at": shopper.first_seen_at,
+            "last_seen_at": shopper.last_seen_at,
+        }
+        return _json_response(body, status=201 if created else 200)
+
+    @extend_schema(
+        operation_id="users_erase",
+        responses={
+            200: inline_serializer(
+                "ShopperErased",
+                {
+                    "erased": inline_serializer(
+                        "ShopperErasedCounts",
+                        {
+                            "events": serializers.IntegerField(),
+                            "profile": serializers.IntegerField(),
+                            "recommendations": serializers.IntegerField(),
+                        },
+                    )
+                },
+            )
+        },
+        description="GDPR erasure: events, profile and cached recommendations. Audited.",
+    )
+    def delete(self, request, user_id: str):
+        erased = services.shopper_erase(
+            user_id=user_id, actor_api_key=request.auth, request=request
+        )
+        return _json_response({"erased": erased})
+
+
+class UserEventsApi(StoreApi):
+    @extend_schema(
+        operation_id="users_events",
+        parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
+        responses=EventOutput(many=True),
+    )
+    def get(self, request, user_id: str):
+        events = selectors.shopper_events(user_id=user_id).values(*selectors.EVENT_PUBLIC_FIELDS)
+        paginator = EventCursorPagination()
+        page = paginator.paginate_queryset(events, request, view=self)
+        return paginator.get_paginated_response(page)
+
+
+class UserExportApi(StoreApi):
+    @extend_schema(
+        operation_id="users_export",
+        responses=OpenApiTypes.OBJECT,
+        description="GDPR access: everything held about the shopper. Audited.",
+    )
+    def get(self, request, user_id: str):
+        data = services.shopper_export(user_id=user_id, actor_api_key=request.auth, request=request)
+        return _json_response(data)

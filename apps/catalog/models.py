@@ -1,0 +1,91 @@
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import BrinIndex, GinIndex
+from django.db import models
+
+
+class Item(models.Model):
+    """A catalog item of this store, keyed by the store's own id."""
+
+    item_id = models.CharField(max_length=128, unique=True)
+    title = models.CharField(max_length=500, blank=True)
+    description = models.TextField(blank=True)
+    categories = ArrayField(models.CharField(max_length=200), default=list, blank=True)
+    price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    in_stock = models.BooleanField(default=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    # Deleted through the API: hidden from recommendations at once, history kept.
+    is_hidden = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [GinIndex(fields=["categories"], name="item_categories_gin")]
+
+    def __str__(self) -> str:
+        return self.item_id
+
+
+class Shopper(models.Model):
+    """A store's shopper, keyed by the store's own id; created implicitly by events."""
+
+    user_id = models.CharField(max_length=128, unique=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    first_seen_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.user_id
+
+
+class Event(models.Model):
+    """One shopper interaction. Append-only and high-volume: keyed by the store's own user and
+    item ids (no foreign keys to look up on insert), indexed for reads by (user, time) and
+    (item, time) and for training scans by time."""
+
+    class Type(models.TextChoices):
+        VIEW = "view", "View"
+        ADD_TO_CART = "add_to_cart", "Add to cart"
+        PURCHASE = "purchase", "Purchase"
+        RATING = "rating", "Rating"
+        CLICK = "click", "Click"
+
+    # NULL, not "": events without a client id are never deduplicated (partial unique index).
+    event_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
+    user_id = models.CharField(max_length=128)
+    item_id = models.CharField(max_length=128)
+    type = models.CharField(max_length=16, choices=Type.choices)
+    value = models.FloatField(null=True, blank=True)
+    timestamp = models.DateTimeField()
+    recommendation_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event_id"],
+                condition=models.Q(event_id__isnull=False),
+                name="event_unique_client_event_id",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["user_id", "timestamp"], name="event_user_time"),
+            models.Index(fields=["item_id", "timestamp"], name="event_item_time"),
+            # Training scans by time. Events arrive in roughly time order, so a BRIN index
+            # serves range scans at a fraction of a btree's cost per insert.
+            BrinIndex(fields=["timestamp"], name="event_time_brin", autosummarize=True),
+            models.Index(
+                fields=["recommendation_id"],
+                condition=models.Q(recommendation_id__isnull=False),
+                name="event_recommendation",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.type} {self.item_id}"

@@ -1,0 +1,153 @@
+"""Reads of a store's catalog, shoppers and events (current connection schema)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import orjson
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from apps.catalog.models import Event, Item, Shopper
+from apps.core.cache import redis_client, tenant_key
+from apps.core.errors import ApplicationError
+
+ITEM_PUBLIC_FIELDS = (
+    "item_id",
+    "title",
+    "description",
+    "categories",
+    "price",
+    "in_stock",
+    "attributes",
+    "created_at",
+    "updated_at",
+)
+EVENT_PUBLIC_FIELDS = (
+    "event_id",
+    "user_id",
+    "item_id",
+    "type",
+    "value",
+    "timestamp",
+    "recommendation_id",
+    "received_at",
+)
+
+
+def item_list(*, category: str | None = None, in_stock: bool | None = None) -> QuerySet[Item]:
+    """Visible items (not deleted, not event-created stubs), optionally filtered."""
+    items = Item.objects.filter(is_hidden=False)
+    if category is not None:
+        items = items.filter(categories__contains=[category])
+    if in_stock is not None:
+        items = items.filter(in_stock=in_stock)
+    return items
+
+
+def item_get(*, item_id: str) -> Item:
+    item = Item.objects.filter(item_id=item_id, is_hidden=False).first()
+    if item is None:
+        raise ApplicationError("No such item.", code="not_found", status_code=404)
+    return item
+
+
+def shopper_events(*, user_id: str) -> QuerySet[Event]:
+    """The shopper's events, most recent first (index event_user_time)."""
+    return Event.objects.filter(user_id=user_id).order_by("-timestamp", "-id")
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + char if char in "*?[]\\" else char for char in text)
+
+
+def shopper_recommendation_keys(*, user_id: str) -> dict[str, bytes]:
+    """Redis keys of the shopper's cached recommendation lists, by model version label:
+    tenant_key("recs", <model_version>, <user_id>), also with the recommendations app's
+    variant segment, tenant_key("recs", <model_version>, "u"|"a", <user_id>)."""
+    pattern = tenant_key("recs", "*", _glob_escape(user_id))
+    prefix = tenant_key("recs", "")
+    suffix = ":" + user_id
+    keys = {}
+    for key in redis_client().scan_iter(match=pattern, count=1000):
+        text = key.decode()
+        if not text.endswith(suffix):
+            continue
+        # `*` may span colons: keep only a version segment (plus a variant), so that shopper
+        # "b" never matches the key of shopper "a:b".
+        label = text[len(prefix) : len(text) - len(suffix)]
+        version, _, variant = label.partition(":")
+        if version and ":" not in variant and variant in ("", "u", "a"):
+            keys[label] = key
+    return keys
+
+
+def _decoded(value: bytes | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return value.decode(errors="replace")
+
+
+def shopper_data(*, user_id: str) -> dict[str, Any] | None:
+    """Everything held about a shopper, or None when nothing is: the profile, every event
+    (oldest first) and the cached recommendation lists by Redis key."""
+    shopper = Shopper.objects.filter(user_id=user_id).first()
+    events = list(
+        Event.objects.filter(user_id=user_id)
+        .order_by("timestamp", "id")
+        .values(*EVENT_PUBLIC_FIELDS)
+    )
+    client = redis_client()
+    recommendations = {}
+    for label, key in shopper_recommendation_keys(user_id=user_id).items():
+        kind = client.type(key)
+        if kind == b"string":
+            value = _decoded(client.get(key))
+        elif kind == b"list":
+            value = [_decoded(entry) for entry in client.lrange(key, 0, -1)]
+        elif kind == b"zset":
+            value = [
+                [_decoded(member), score]
+                for member, score in client.zrange(key, 0, -1, withscores=True)
+            ]
+        elif kind == b"hash":
+            value = {
+                field.decode(): _decoded(entry) for field, entry in client.hgetall(key).items()
+            }
+        else:
+            continue
+        recommendations[label] = value
+    if shopper is None and not events and not recommendations:
+        return None
+    profile = None
+    if shopper is not None:
+        profile = {
+            "user_id": shopper.user_id,
+            "attributes": shopper.attributes,
+            "first_seen_at": shopper.first_seen_at,
+            "last_seen_at": shopper.last_seen_at,
+            "created_at": shopper.created_at,
+            "updated_at": shopper.updated_at,
+        }
+    return {
+        "user_id": user_id,
+        "profile": profile,
+        "events": events,
+        "recommendations": recommendations,
+    }
+
+
+def counters_key(day: date, *, schema_name: str | None = None) -> str:
+    """The Redis hash of a store's live event counters of one UTC day (field = event type)."""
+    return tenant_key("counters", day.isoformat(), schema_name=schema_name)
+
+
+def event_counters(*, day: date | None = None) -> dict[str, int]:
+    """Events accepted by this store on `day` (UTC, default today), by type."""
+    day = day or timezone.now().date()
+    raw = redis_client().hgetall(counters_key(day))
+    return {field.decode(): int(value) for field, value in raw.items()}

@@ -1,0 +1,412 @@
+"""Writes on a store's catalog, shoppers and events. Every function works on the current
+connection schema (the store's), whoever calls it: the API, the import commands, the seeder."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+import redis
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.audit.services import audit_record
+from apps.billing.quotas import quota_check_ingest, usage_record
+from apps.catalog import live
+from apps.catalog.models import Event, Item, Shopper
+from apps.catalog.selectors import (
+    shopper_data,
+    shopper_recommendation_keys,
+)
+from apps.catalog.validation import (
+    ID_MAX_LENGTH,
+    EventRow,
+    ItemRow,
+    RowError,
+    attributes_problem,
+    events_validate,
+    id_problem,
+    item_validate,
+    items_validate,
+)
+from apps.core.cache import redis_client
+from apps.core.errors import ApplicationError
+from apps.recommendations.cache import catalog_changed
+
+logger = logging.getLogger(__name__)
+
+IngestSource = Literal["api", "import", "seed"]
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    accepted_by_type: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "errors": [error.as_dict() for error in self.errors],
+        }
+
+
+# --- Events -------------------------------------------------------------------------------------
+# The batch goes to a session-local staging table by COPY, then into catalog_event with one
+# INSERT ... SELECT that skips event_ids already stored and returns what it inserted. ON COMMIT
+# DELETE ROWS empties the staging table at commit without a catalog change per batch.
+_STAGING_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS catalog_event_staging (
+    event_id text, user_id text, item_id text, type text, value float8,
+    "timestamp" timestamptz, recommendation_id text
+) ON COMMIT DELETE ROWS
+"""
+_STAGING_COPY = (
+    "COPY pg_temp.catalog_event_staging "
+    '(event_id, user_id, item_id, type, value, "timestamp", recommendation_id) '
+    "FROM STDIN (FORMAT BINARY)"
+)
+_STAGING_TYPES = ["text", "text", "text", "text", "float8", "timestamptz", "text"]
+# Rows are taken in a fixed order (event_id, item_id) so that concurrent batches sharing keys
+# wait on each other instead of deadlocking. Events of items not in the catalog create hidden
+# stub items, shown once the store sends the item itself.
+_EVENTS_INSERT = """
+WITH inserted AS (
+    INSERT INTO catalog_event
+        (event_id, user_id, item_id, type, value, "timestamp", recommendation_id, received_at)
+    SELECT event_id, user_id, item_id, type, value, "timestamp", recommendation_id, now()
+    FROM pg_temp.catalog_event_staging
+    ORDER BY event_id
+    ON CONFLICT (event_id) WHERE event_id IS NOT NULL DO NOTHING
+    RETURNING item_id, type
+), stubs AS (
+    INSERT INTO catalog_item (item_id, title, description, categories, price, in_stock,
+                              attributes, is_hidden, created_at, updated_at)
+    SELECT missing.item_id, '', '', '{}', NULL, true, '{}', true, now(), now()
+    FROM (
+        SELECT DISTINCT i.item_id FROM inserted i
+        WHERE NOT EXISTS (SELECT 1 FROM catalog_item c WHERE c.item_id = i.item_id)
+    ) missing
+    ORDER BY missing.item_id
+    ON CONFLICT (item_id) DO NOTHING
+)
+SELECT type, count(*) FROM inserted GROUP BY type
+"""
+# Last statement before commit: shopper rows stay locked for as short a time as possible.
+_SHOPPERS_UPSERT = """
+INSERT INTO catalog_shopper (user_id, attributes, first_seen_at, last_seen_at, created_at,
+                             updated_at)
+SELECT user_id, '{}', min("timestamp"), max("timestamp"), now(), now()
+FROM pg_temp.catalog_event_staging
+GROUP BY user_id
+ORDER BY user_id
+ON CONFLICT (user_id) DO UPDATE SET
+    first_seen_at = LEAST(catalog_shopper.first_seen_at, EXCLUDED.first_seen_at),
+    last_seen_at = GREATEST(catalog_shopper.last_seen_at, EXCLUDED.last_seen_at),
+    updated_at = EXCLUDED.updated_at
+WHERE catalog_shopper.first_seen_at IS NULL
+   OR catalog_shopper.first_seen_at > EXCLUDED.first_seen_at
+   OR catalog_shopper.last_seen_at < EXCLUDED.last_seen_at
+"""
+
+
+def _events_write(rows: list[EventRow]) -> dict[str, int]:
+    """Store validated rows; returns the number inserted by type (duplicates excluded)."""
+    nested = connection.in_atomic_block
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_STAGING_DDL)
+        with cursor.cursor.copy(_STAGING_COPY) as copy:
+            copy.set_types(_STAGING_TYPES)
+            write_row = copy.write_row
+            for row in rows:
+                write_row(row)
+        cursor.execute(_EVENTS_INSERT)
+        inserted = {kind: count for kind, count in cursor.fetchall()}
+        cursor.execute(_SHOPPERS_UPSERT)
+        if nested:
+            # No commit will empty the staging table before the caller's next batch.
+            cursor.execute("DELETE FROM pg_temp.catalog_event_staging")
+    return inserted
+
+
+def _counters_after_commit(schema_name: str, counts: dict[str, int]) -> None:
+    day = timezone.now().date()
+    try:
+        counters = live.event_counters_add(schema_name=schema_name, day=day, counts=counts)
+    except redis.RedisError:
+        # The events are committed; the live counters are a best-effort view of them.
+        logger.warning("live counters not updated: Redis unavailable", exc_info=True)
+        return
+    live.event_counters_publish(schema_name=schema_name, day=day, counters=counters)
+
+
+def events_ingest(
+    *, rows: list[Any], source: IngestSource = "api", now: datetime | None = None
+) -> IngestResult:
+    """Validate and store a batch of events in the current store schema.
+
+    `rows` are raw event dicts (API JSON, import lines, seeder data; `timestamp` may also be an
+    aware datetime). Valid rows are stored in one transaction: when this returns, they are
+    committed (unless the caller holds an outer transaction). Invalid rows are reported in
+    `errors` (index, field, message) and not stored. An `event_id` already stored, or repeated
+    in the batch, counts as a duplicate and is stored once. Events of items not yet in the
+    catalog create hidden stub items. Shoppers are created or their first/last seen times
+    extended. After commit, the store's live counters are incremented and pushed to its
+    dashboard group. `source` is for logs and metrics; validation is the same for all.
+    """
+    result = IngestResult()
+    valid, result.errors, in_batch_duplicates = events_validate(rows, now=now or timezone.now())
+    result.duplicates = in_batch_duplicates
+    if not valid:
+        return result
+    if source == "api":
+        # Billing: 429 quota_exceeded / 402 payment_overdue before anything is stored.
+        quota_check_ingest(tenant=connection.tenant, amount=len(valid))
+    inserted = _events_write(valid)
+    result.accepted = sum(inserted.values())
+    result.duplicates += len(valid) - result.accepted
+    result.accepted_by_type = inserted
+    if inserted:
+        schema_name = connection.schema_name
+        transaction.on_commit(lambda: _counters_after_commit(schema_name, inserted), robust=True)
+        if source == "api":
+            tenant, accepted = connection.tenant, result.accepted
+            transaction.on_commit(
+                lambda: usage_record(tenant=tenant, metric="events_ingested", amount=accepted),
+                robust=True,
+            )
+    logger.debug(
+        "events ingested",
+        extra={"source": source, "accepted": result.accepted, "duplicates": result.duplicates},
+    )
+    return result
+
+
+# --- Items --------------------------------------------------------------------------------------
+_ITEMS_UPSERT = """
+INSERT INTO catalog_item (item_id, title, description, categories, price, in_stock, attributes,
+                          is_hidden, created_at, updated_at)
+SELECT r.item_id, r.title, r.description,
+       ARRAY(SELECT c FROM jsonb_array_elements_text(r.categories) WITH ORDINALITY AS t(c, n)
+             ORDER BY n),
+       r.price, r.in_stock, r.attributes, false, now(), now()
+FROM jsonb_to_recordset(%s::jsonb) AS r(item_id text, title text, description text,
+                                         categories jsonb, price numeric, in_stock boolean,
+                                         attributes jsonb)
+ORDER BY r.item_id
+ON CONFLICT (item_id) DO UPDATE SET
+    title = EXCLUDED.title,
+    description = EXCLUDED.description,
+    categories = EXCLUDED.categories,
+    price = EXCLUDED.price,
+    in_stock = EXCLUDED.in_stock,
+    attributes = EXCLUDED.attributes,
+    is_hidden = false,
+    updated_at = EXCLUDED.updated_at
+RETURNING (xmax = 0) AS created
+"""
+
+
+@dataclass
+class ItemsUpsertResult:
+    created: int = 0
+    updated: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "errors": [error.as_dict() for error in self.errors],
+        }
+
+
+def _items_write(rows: list[ItemRow]) -> tuple[int, int]:
+    payload = orjson.dumps(
+        [
+            {
+                "item_id": row.item_id,
+                "title": row.title,
+                "description": row.description,
+                "categories": row.categories,
+                "price": None if row.price is None else str(row.price),
+                "in_stock": row.in_stock,
+                "attributes": row.attributes,
+            }
+            for row in rows
+        ]
+    ).decode()
+    with connection.cursor() as cursor:
+        cursor.execute(_ITEMS_UPSERT, [payload])
+        flags = [created for (created,) in cursor.fetchall()]
+    _recommendation_filters_changed()
+    created = sum(flags)
+    return created, len(flags) - created
+
+
+def _recommendation_filters_changed() -> None:
+    """After commit, serving processes reload the store's hidden / out-of-stock / category
+    filters (apps.recommendations.cache.catalog_changed)."""
+    schema_name = connection.schema_name
+    transaction.on_commit(lambda: catalog_changed(schema_name), robust=True)
+
+
+@transaction.atomic
+def items_upsert(*, rows: list[Any]) -> ItemsUpsertResult:
+    """Create or replace items by item_id (full representation: omitted fields take their
+    defaults). Valid rows are written in one statement; invalid ones reported per row. An
+    upserted item is visible: a stub created by events, or an item deleted earlier, is listed
+    again."""
+    valid, errors = items_validate(rows)
+    result = ItemsUpsertResult(errors=errors)
+    if valid:
+        result.created, result.updated = _items_write([row for _, row in valid])
+        _catalog_changed_after_commit()
+    return result
+
+
+def _fields_error(problems: list[tuple[str, str]]) -> ApplicationError:
+    fields: dict[str, list[str]] = {}
+    for name, message in problems:
+        fields.setdefault(name or "non_field_errors", []).append(message)
+    return ApplicationError(
+        f"Invalid input in: {', '.join(sorted(fields))}.", code="invalid", fields=fields
+    )
+
+
+@transaction.atomic
+def item_upsert(*, item_id: str, data: Any) -> tuple[Item, bool]:
+    """Create or replace one item; returns (item, created). Raises ApplicationError (400)
+    naming the invalid fields."""
+    row = item_validate(data, item_id=item_id)
+    if isinstance(row, list):
+        raise _fields_error(row)
+    created, _ = _items_write([row])
+    _catalog_changed_after_commit()
+    return Item.objects.get(item_id=item_id), bool(created)
+
+
+@transaction.atomic
+def item_delete(*, item_id: str, actor_api_key=None, request=None) -> Item:
+    """Hide an item from recommendations and listings at once; its events are kept. Audited
+    as `item.deleted`. Raises ApplicationError 404 for an unknown or already hidden item."""
+    item = Item.objects.select_for_update().filter(item_id=item_id, is_hidden=False).first()
+    if item is None:
+        raise ApplicationError("No such item.", code="not_found", status_code=404)
+    item.is_hidden = True
+    item.save(update_fields=["is_hidden", "updated_at"])
+    _catalog_changed_after_commit()
+    _recommendation_filters_changed()
+    audit_record(
+        action="item.deleted",
+        actor_api_key=actor_api_key,
+        target_type="item",
+        target_id=item_id,
+        request=request,
+    )
+    return item
+
+
+# --- Shoppers -----------------------------------------------------------------------------------
+@transaction.atomic
+def shopper_attributes_set(*, user_id: str, attributes: Any) -> tuple[Shopper, bool]:
+    """Set (replace) a shopper's attributes, creating the shopper if new; (shopper, created)."""
+    problems = []
+    if message := id_problem(user_id, ID_MAX_LENGTH):
+        problems.append(("user_id", message))
+    if message := attributes_problem(attributes):
+        problems.append(("attributes", message))
+    if problems:
+        raise _fields_error(problems)
+    shopper, created = Shopper.objects.select_for_update().get_or_create(
+        user_id=user_id, defaults={"attributes": attributes}
+    )
+    if not created:
+        shopper.attributes = attributes
+        shopper.save(update_fields=["attributes", "updated_at"])
+    return shopper, created
+
+
+def _recommendations_forget(user_id: str) -> int:
+    """Drop the shopper's cached recommendation lists; returns how many were removed. The
+    recommendations app's hook knows its exact keys; a SCAN catches any other list stored
+    under tenant_key("recs", <model_version>, ..., <user_id>)."""
+    removed = 0
+    try:
+        from apps.recommendations.services import shopper_recommendations_forget
+    except ImportError:
+        shopper_recommendations_forget = None
+    if shopper_recommendations_forget is not None:
+        removed += shopper_recommendations_forget(user_id=user_id) or 0
+    keys = list(shopper_recommendation_keys(user_id=user_id).values())
+    if keys:
+        removed += redis_client().delete(*keys)
+    return removed
+
+
+def _catalog_changed_after_commit() -> None:
+    """Tell recommendation serving that items were hidden or changed (their hook)."""
+    try:
+        from apps.recommendations.cache import catalog_changed
+    except ImportError:
+        return
+    schema_name = connection.schema_name
+    transaction.on_commit(lambda: catalog_changed(schema_name), robust=True)
+
+
+@transaction.atomic
+def shopper_erase(*, user_id: str, actor_api_key=None, request=None) -> dict[str, int]:
+    """GDPR erasure: every event of the shopper, the profile and cached recommendations.
+
+    Audited as `shopper.erased` with the counts. Raises ApplicationError 404 when nothing is
+    held about `user_id`, 503 when Redis cannot be cleared (nothing is erased then: the caller
+    retries)."""
+    events, _ = Event.objects.filter(user_id=user_id).delete()
+    profiles, _ = Shopper.objects.filter(user_id=user_id).delete()
+    try:
+        recommendations = _recommendations_forget(user_id)
+    except redis.RedisError as exc:
+        raise ApplicationError(
+            "Cached recommendations could not be erased; nothing was erased, retry later.",
+            code="unavailable",
+            status_code=503,
+        ) from exc
+    if not events and not profiles and not recommendations:
+        raise ApplicationError(
+            "No data is held about this shopper.", code="not_found", status_code=404
+        )
+    erased = {"events": events, "profile": profiles, "recommendations": recommendations}
+    audit_record(
+        action="shopper.erased",
+        actor_api_key=actor_api_key,
+        target_type="shopper",
+        target_id=user_id,
+        details=erased,
+        request=request,
+    )
+    return erased
+
+
+@transaction.atomic
+def shopper_export(*, user_id: str, actor_api_key=None, request=None) -> dict[str, Any]:
+    """GDPR access: everything held about the shopper (profile, every event, cached
+    recommendations). Audited as `shopper.exported`. 404 when nothing is held."""
+    data = shopper_data(user_id=user_id)
+    if data is None:
+        raise ApplicationError(
+            "No data is held about this shopper.", code="not_found", status_code=404
+        )
+    audit_record(
+        action="shopper.exported",
+        actor_api_key=actor_api_key,
+        target_type="shopper",
+        target_id=user_id,
+        details={"events": len(data["events"])},
+        request=request,
+    )
+    return data

@@ -1,0 +1,66 @@
+"""Live dashboard socket: members of the host's store join the store's group.
+
+Messages to the browser (JSON): `snapshot` on connect, then `counters` (today's events by type),
+`training.progress` (from the recommendations app) and `notification` (only to its recipients).
+"""
+
+from __future__ import annotations
+
+from apps.core.websockets import CLOSE_FORBIDDEN, TenantConsumer
+from apps.dashboard.selectors import live_snapshot
+from apps.users.permissions import can
+from apps.users.selectors import membership_role
+
+
+def store_group(schema_name: str) -> str:
+    """The Channels group of one store; every push to a store goes through this name."""
+    return f"store.{schema_name}"
+
+
+class DashboardConsumer(TenantConsumer):
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        role = None
+        if user is not None and user.is_authenticated:
+            role = await self.in_tenant(membership_role, user=user, tenant=self.tenant)
+        if not can(role, "view"):
+            # Accept first so the browser sees the close code, not a bare handshake failure.
+            await self.accept()
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.user_id = str(user.pk)
+        self.group_name = store_group(self.tenant.schema_name)
+        await self.channel_layer.group_add(self.group_name, self.channel_name)
+        await self.accept()
+        snapshot = await self.in_tenant(live_snapshot)
+        await self.send_json(
+            {
+                "type": "snapshot",
+                "store": self.tenant.slug,
+                "items": snapshot["items"],
+                "recent_items": snapshot["recent_items"],
+            }
+        )
+        await self.send_json(
+            {"type": "counters", "date": snapshot["date"], "events_today": snapshot["events_today"]}
+        )
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group_name"):
+            await self.channel_layer.group_discard(self.group_name, self.channel_name)
+
+    async def receive_json(self, content, **kwargs) -> None:
+        """The socket is push-only; anything the browser sends is ignored."""
+
+    async def store_event(self, message: dict) -> None:
+        """Relays a group message `{"type": "store.event", "payload": {...}}` to the browser.
+        A notification carries `recipients` ({user id: notification id}); it reaches only
+        those users, each with their own id, and the recipient list is never sent."""
+        payload = message["payload"]
+        if payload.get("type") == "notification":
+            recipients = payload.get("recipients") or {}
+            if self.user_id not in recipients:
+                return
+            payload = {key: value for key, value in payload.items() if key != "recipients"}
+            payload["id"] = recipients[self.user_id]
+        await self.send_json(payload)

@@ -1,0 +1,338 @@
+"""Reads for the store's dashboard (the connection's store schema)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from apps.catalog.models import Event, Item, Shopper
+
+RECENT_ITEMS_SHOWN = 5
+CHART_DAYS = 30
+ANOMALY_LOOKBACK = timedelta(hours=24)
+
+
+def store_snapshot() -> dict[str, Any]:
+    """Headline figures of the current store (the connection's tenant schema)."""
+    visible = Item.objects.filter(is_hidden=False)
+    return {
+        "items": visible.count(),
+        "recent_items": list(
+            visible.order_by("-updated_at", "-id").values_list("title", flat=True)[
+                :RECENT_ITEMS_SHOWN
+            ]
+        ),
+    }
+
+
+def live_snapshot() -> dict[str, Any]:
+    """What a dashboard socket receives on connect: the headline figures and today's event
+    counters (the same shape as the catalog's live `counters` pushes)."""
+    # Imported here: catalog.live imports dashboard.consumers, which imports this module.
+    from apps.catalog.selectors import event_counters
+
+    today = timezone.now().date()
+    return {
+        **store_snapshot(),
+        "date": today.isoformat(),
+        "events_today": event_counters(day=today),
+    }
+
+
+def recommendations_ready() -> bool:
+    """Whether the recommendations app is part of this deployment's store schemas."""
+    return "apps.recommendations" in settings.TENANT_APPS
+
+
+def _days(end: date, count: int) -> list[date]:
+    return [end - timedelta(days=offset) for offset in range(count - 1, -1, -1)]
+
+
+def events_per_day(*, days: int = CHART_DAYS) -> dict[str, Any]:
+    """Events per UTC day and type over the last `days` days (today included), chart-ready:
+    {"labels": [iso dates], "series": {type: [counts]}}."""
+    today = timezone.now().date()
+    start = today - timedelta(days=days - 1)
+    rows = (
+        Event.objects.filter(timestamp__date__gte=start)
+        .annotate(day=TruncDate("timestamp"))
+        .values("day", "type")
+        .annotate(n=Count("id"))
+    )
+    labels = _days(today, days)
+    series = {kind: [0] * days for kind in Event.Type.values}
+    index = {day: position for position, day in enumerate(labels)}
+    for row in rows:
+        if row["day"] in index and row["type"] in series:
+            series[row["type"]][index[row["day"]]] = row["n"]
+    return {"labels": [day.isoformat() for day in labels], "series": series}
+
+
+def _rate(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def recommendation_funnel(*, since: datetime) -> dict[str, Any]:
+    """Lists served since `since`, the clicks and purchases attributed to them (events
+    carrying a served recommendation_id), CTR, conversion and attributed revenue (sum of the
+    current price of each purchased item with a known price)."""
+    from apps.recommendations.models import Impression
+
+    served = Impression.objects.filter(served_at__gte=since).count()
+    attributed = Event.objects.filter(
+        timestamp__gte=since,
+        recommendation_id__in=Impression.objects.filter(served_at__gte=since).values(
+            "recommendation_id"
+        ),
+    )
+    counts = attributed.aggregate(
+        clicks=Count("id", filter=Q(type=Event.Type.CLICK)),
+        purchases=Count("id", filter=Q(type=Event.Type.PURCHASE)),
+    )
+    price = Item.objects.filter(item_id=OuterRef("item_id")).values("price")[:1]
+    revenue = attributed.filter(type=Event.Type.PURCHASE).aggregate(
+        total=Sum(Subquery(price, output_field=DecimalField(max_digits=14, decimal_places=2)))
+    )["total"]
+    return {
+        "served": served,
+        "clicks": counts["clicks"],
+        "purchases": counts["purchases"],
+        "ctr": _rate(counts["clicks"], served),
+        "conversion": _rate(counts["purchases"], served),
+        "revenue": revenue or Decimal("0"),
+    }
+
+
+def ctr_per_day(*, days: int = CHART_DAYS) -> dict[str, Any]:
+    """Served lists, attributed clicks and CTR per UTC day (by serving day)."""
+    from apps.recommendations.models import Impression
+
+    today = timezone.now().date()
+    start = today - timedelta(days=days - 1)
+    served = dict(
+        Impression.objects.filter(served_at__date__gte=start)
+        .annotate(day=TruncDate("served_at"))
+        .values("day")
+        .annotate(n=Count("id"))
+        .values_list("day", "n")
+    )
+    served_day = Impression.objects.filter(recommendation_id=OuterRef("recommendation_id")).values(
+        "served_at"
+    )[:1]
+    clicks = dict(
+        Event.objects.filter(
+            type=Event.Type.CLICK,
+            recommendation_id__isnull=False,
+            timestamp__date__gte=start,
+        )
+        .annotate(served_at=Subquery(served_day))
+        .exclude(served_at=None)
+        .annotate(day=TruncDate("served_at"))
+        .values("day")
+        .annotate(n=Count("id"))
+        .values_list("day", "n")
+    )
+    labels = _days(today, days)
+    return {
+        "labels": [day.isoformat() for day in labels],
+        "served": [served.get(day, 0) for day in labels],
+        "clicks": [clicks.get(day, 0) for day in labels],
+        "ctr": [
+            round(clicks.get(day, 0) / served[day], 4) if served.get(day) else None
+            for day in labels
+        ],
+    }
+
+
+def recent_anomalies(*, limit: int = 5) -> list[dict[str, Any]]:
+    """Usage anomalies flagged in the last day (from the store's audit trail)."""
+    from apps.audit.selectors import audit_event_list
+
+    events = audit_event_list(
+        since=timezone.now() - ANOMALY_LOOKBACK, action="usage.anomaly_flagged"
+    ).order_by("-occurred_at", "-id")[:limit]
+    return [
+        {"occurred_at": event.occurred_at, "rule": event.target_id, **event.details}
+        for event in events
+    ]
+
+
+def shopper_search(*, query: str = "") -> QuerySet[Shopper]:
+    """Shoppers whose id contains `query`, most recently seen first."""
+    shoppers = Shopper.objects.all()
+    if query:
+        shoppers = shoppers.filter(user_id__icontains=query)
+    return shoppers.order_by(F("last_seen_at").desc(nulls_last=True), "-id")
+
+
+def shopper_profile(*, user_id: str) -> Shopper | None:
+    return Shopper.objects.filter(user_id=user_id).first()
+
+
+# (metrics key, label) of the offline metrics the dashboard compares with the baseline.
+COMPARED_METRICS = (
+    ("ndcg@10", "NDCG@10"),
+    ("precision@10", "P@10"),
+    ("recall@10", "R@10"),
+    ("coverage", "Coverage"),
+)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def model_comparison(version) -> list[dict[str, Any]]:
+    """The version's delivered model ("final") against the popularity baseline trained and
+    evaluated on the same split, one row per metric both have: {metric, label, model,
+    baseline, lift (model / baseline - 1, None without a baseline)}."""
+    final = version.metrics.get("final") or {}
+    baseline = version.metrics.get("popularity") or {}
+    labels = dict(COMPARED_METRICS)
+    names = [name for name, _ in COMPARED_METRICS] + sorted(
+        name for name in final if name not in labels
+    )
+    rows = []
+    for name in names:
+        model, base = _number(final.get(name)), _number(baseline.get(name))
+        if model is None or base is None or name == "users":
+            continue
+        rows.append(
+            {
+                "metric": name,
+                "label": labels.get(name, name),
+                "model": model,
+                "baseline": base,
+                "lift": (model / base - 1) if base else None,
+            }
+        )
+    return rows
+
+
+def model_summary() -> dict[str, Any]:
+    """The active model version with its offline metrics against the popularity baseline it
+    was trained alongside, and the latest training run."""
+    from apps.recommendations.selectors import model_version_active, model_version_list
+
+    active = model_version_active()
+    last_training = model_version_list().first()
+    return {
+        "active_model": active,
+        "last_training": last_training,
+        "comparison": model_comparison(active) if active is not None else [],
+    }
+
+
+MODELS_SHOWN = 50
+
+
+def model_versions_page(*, limit: int = MODELS_SHOWN) -> dict[str, Any]:
+    """The models page: the newest `limit` versions, each with its metrics against the
+    baseline, the running training (if any), whether an earlier active version exists to roll
+    back to, and the NDCG@10 chart (oldest first, evaluated versions only)."""
+    from apps.recommendations.models import ModelVersion
+    from apps.recommendations.selectors import model_version_list
+
+    versions = list(model_version_list()[:limit])
+    rows = [
+        {
+            "version": version,
+            "metrics": {row["metric"]: row for row in model_comparison(version)},
+            "activatable": version.status
+            in (ModelVersion.Status.READY, ModelVersion.Status.RETIRED),
+        }
+        for version in versions
+    ]
+    evaluated = [row for row in reversed(rows) if "ndcg@10" in row["metrics"]]
+    return {
+        "versions": rows,
+        "metric_columns": COMPARED_METRICS,
+        "training": next((v for v in versions if v.status == ModelVersion.Status.TRAINING), None),
+        "active_model": next((v for v in versions if v.status == ModelVersion.Status.ACTIVE), None),
+        "rollback_available": ModelVersion.objects.filter(
+            status=ModelVersion.Status.RETIRED, activated_at__isnull=False
+        ).exists(),
+        "chart": {
+            "labels": [row["version"].label for row in evaluated],
+            "datasets": [
+                {
+                    "label": "Model NDCG@10",
+                    "data": [row["metrics"]["ndcg@10"]["model"] for row in evaluated],
+                },
+                {
+                    "label": "Popularity baseline NDCG@10",
+                    "data": [row["metrics"]["ndcg@10"]["baseline"] for row in evaluated],
+                },
+            ],
+        },
+    }
+
+
+def experiment_version_choices() -> list[tuple[str, str]]:
+    """What an experiment arm may serve, as form choices: a strategy of the active model, or
+    one trained version (`version:<number>`)."""
+    from apps.recommendations.models import ExperimentArm, ModelVersion
+
+    choices = [(f"strategy:{value}", label) for value, label in ExperimentArm.Strategy.choices]
+    versions = ModelVersion.objects.filter(
+        status__in=[
+            ModelVersion.Status.READY,
+            ModelVersion.Status.ACTIVE,
+            ModelVersion.Status.RETIRED,
+        ]
+    ).order_by("-number")
+    choices += [
+        (f"version:{v.number}", f"Model {v.label} ({v.get_status_display().lower()})")
+        for v in versions
+    ]
+    return choices
+
+
+def _with_titles(items: list[tuple[str, float]]) -> list[dict[str, Any]]:
+    titles = dict(
+        Item.objects.filter(item_id__in=[item for item, _ in items]).values_list("item_id", "title")
+    )
+    return [
+        {"item_id": item, "title": titles.get(item, ""), "score": score} for item, score in items
+    ]
+
+
+PREVIEW_SIZE = 10
+
+
+def item_recommendations(*, item_id: str) -> dict[str, Any]:
+    """What GET /api/v1/items/<id>/similar and /bought-together return now (the serving code
+    itself, with `log=False`: a preview is not an impression and never counts in CTR)."""
+    from apps.recommendations.serving import Filters, recommend_for_item
+
+    filters = Filters(k=PREVIEW_SIZE)
+    similar = recommend_for_item(item_id=item_id, kind="similar", filters=filters, log=False)
+    together = recommend_for_item(
+        item_id=item_id, kind="bought_together", filters=filters, log=False
+    )
+    return {
+        "similar": _with_titles(similar.items),
+        "similar_source": f"{similar.model_version} · {similar.strategy}",
+        "bought_together": _with_titles(together.items),
+        "bought_together_source": f"{together.model_version} · {together.strategy}",
+    }
+
+
+def shopper_recommendations(*, user_id: str) -> dict[str, Any]:
+    """The shopper's current list as the API serves it (not logged as an impression), with
+    the model version and strategy that produced it: the "why did they see this" view."""
+    from apps.recommendations.serving import Filters, recommend_for_shopper
+
+    served = recommend_for_shopper(user_id=user_id, filters=Filters(k=PREVIEW_SIZE), log=False)
+    return {
+        "recommendations": _with_titles(served.items),
+        "recommendations_source": (
+            f"Served by model {served.model_version} with strategy {served.strategy!r}."
+        ),
+    }

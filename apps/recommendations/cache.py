@@ -1,0 +1,109 @@
+"""Redis keys of the recommendation cache, and Redis access that degrades instead of failing.
+
+Keys (all through `apps.core.cache.tenant_key`, so they lead with the store's schema):
+
+- `recs:<version id>:u:<user_id>`      precomputed / filled top-100 (seen items excluded)
+- `recs:<version id>:a:<user_id>`      the same with seen items allowed (`exclude_seen=false`)
+- `recs:state`                          token changed on every activation, rollback and
+                                        experiment start/stop: serving processes reload their
+                                        state when it moves
+- `recs:catalog`                        counter bumped when items are hidden, go out of
+                                        stock or change
+- `recs:impressions`                    served-list log waiting to be copied into PostgreSQL
+- `recs:persist-lock`
+
+Version ids are part of the list keys, so activating a version switches every shopper at once;
+the lists of older versions simply expire.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import TypeVar
+
+import redis
+from django.db import connection
+
+from apps.core.cache import redis_client, tenant_key
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# After a Redis error, skip Redis for this long: a request must not wait out a connect timeout
+# on every call while Redis is down.
+REDIS_RETRY_AFTER_SECONDS = 2.0
+_redis_down_until = 0.0
+_redis_lock = threading.Lock()
+
+
+def list_key(schema_name: str, version_id: int, user_id: str, *, exclude_seen: bool = True) -> str:
+    return tenant_key(
+        "recs", version_id, "u" if exclude_seen else "a", user_id, schema_name=schema_name
+    )
+
+
+def state_key(schema_name: str) -> str:
+    return tenant_key("recs", "state", schema_name=schema_name)
+
+
+def catalog_key(schema_name: str) -> str:
+    return tenant_key("recs", "catalog", schema_name=schema_name)
+
+
+def impressions_key(schema_name: str) -> str:
+    return tenant_key("recs", "impressions", schema_name=schema_name)
+
+
+def lock_key(schema_name: str, name: str) -> str:
+    return tenant_key("recs", f"{name}-lock", schema_name=schema_name)
+
+
+def redis_available() -> bool:
+    return time.monotonic() >= _redis_down_until
+
+
+def redis_failed(exc: Exception) -> None:
+    global _redis_down_until
+    with _redis_lock:
+        first = _redis_down_until <= time.monotonic()
+        _redis_down_until = time.monotonic() + REDIS_RETRY_AFTER_SECONDS
+    if first:
+        logger.warning("recommendations: Redis unavailable, serving without cache (%s)", exc)
+
+
+def redis_call(fn: Callable[[redis.Redis], T], default: T) -> T:
+    """`fn(client)`, or `default` when Redis is down (now or within the last seconds)."""
+    if not redis_available():
+        return default
+    try:
+        return fn(redis_client())
+    except redis.RedisError as exc:
+        redis_failed(exc)
+        return default
+
+
+def state_changed(schema_name: str | None = None) -> None:
+    """Tell every serving process that the active version or experiment of the store changed.
+    Call after commit. This process forgets its state at once; others see the new token on
+    their next request (or within the state TTL when Redis is down)."""
+    from apps.recommendations import serving
+
+    schema = schema_name or connection.schema_name
+    serving.forget_store(schema)
+    redis_call(lambda r: r.set(state_key(schema), uuid.uuid4().hex), None)
+
+
+def catalog_changed(schema_name: str | None = None) -> None:
+    """Hook for the catalog services, after commit: items were hidden, went out of stock or
+    changed categories. Serving processes reload the store's item filters on their next
+    request."""
+    from apps.recommendations import serving
+
+    schema = schema_name or connection.schema_name
+    serving.forget_catalog(schema)
+    redis_call(lambda r: r.incr(catalog_key(schema)), None)

@@ -1,0 +1,54 @@
+"""Celery tasks of the recommendations app. Thin: they run in the schema of the store that
+sent them (tenant-schemas-celery) and call one service.
+
+Everything named apps.recommendations.tasks.* goes to the `training` queue (CELERY_TASK_ROUTES);
+the impression copy is named outside that prefix so it runs on `default` and never waits
+behind a training."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from celery import shared_task
+
+from apps.core.errors import ApplicationError
+from apps.recommendations import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="apps.recommendations.tasks.train_model_version", acks_late=False)
+def train_model_version(version_id: int) -> dict:
+    """Train a version created by `model_version_start`. Not acked late: a redelivered
+    training would only find the version no longer `training` anyway."""
+    version = services.model_version_train(version_id=version_id)
+    return {"number": version.number, "status": version.status}
+
+
+@shared_task(name="apps.recommendations.tasks.train_nightly", acks_late=False)
+def train_nightly() -> dict:
+    """The store's scheduled training (beat entry created by `training_schedule_ensure`)."""
+    try:
+        version = services.model_version_start(actor_label="schedule", dispatch=False)
+    except ApplicationError as exc:
+        logger.info("nightly training skipped: %s", exc.message)
+        return {"skipped": exc.code}
+    version = services.model_version_train(version_id=version.pk)
+    return {"number": version.number, "status": version.status}
+
+
+@shared_task(name="apps.recommendations.tasks.precompute_recommendations")
+def precompute_recommendations(version_id: int) -> dict:
+    report = services.recommendations_precompute(version_id=version_id)
+    return {"shoppers": report.shoppers, "seconds": round(report.seconds, 3)}
+
+
+@shared_task(
+    name="recommendations.impressions_persist",
+    autoretry_for=(redis.RedisError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def impressions_persist() -> int:
+    return services.impressions_persist_and_meter()

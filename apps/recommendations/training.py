@@ -1,0 +1,164 @@
+"""Reading a store's data for training (fast paths into the ml engine's containers), the
+activation rule, and progress reports to the store's dashboard group."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta
+
+import numpy as np
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connection
+from django.db.models import Max
+
+from apps.catalog.models import Event, Item
+from apps.dashboard.consumers import store_group
+from ml.data import EVENT_TYPES, Catalog, Interactions
+
+logger = logging.getLogger(__name__)
+
+K = 10
+METRIC = f"ndcg@{K}"
+
+_EVENTS_COPY = (
+    "COPY (SELECT user_id, item_id, type, value, "
+    'floor(extract(epoch FROM "timestamp"))::bigint FROM catalog_event '
+    'WHERE "timestamp" >= {since} AND "timestamp" <= {until}) TO STDOUT'
+)
+
+
+def training_window() -> tuple[datetime | None, datetime | None]:
+    """(start, end) of the events a training reads: RECS_TRAINING_WINDOW_DAYS before the
+    store's newest event. (None, None) for a store without events."""
+    newest = Event.objects.aggregate(newest=Max("timestamp"))["newest"]
+    if newest is None:
+        return None, None
+    return newest - timedelta(days=settings.RECS_TRAINING_WINDOW_DAYS), newest
+
+
+def interactions_read(*, since: datetime, until: datetime) -> Interactions:
+    """Every event of the current store in [since, until] as ml Interactions, streamed with
+    COPY (no model instances; about a million rows per second)."""
+    users: list[str] = []
+    items: list[str] = []
+    types: list[str] = []
+    values: list[float] = []
+    stamps: list[int] = []
+    known = set(EVENT_TYPES)
+    with connection.cursor() as cursor:
+        # COPY takes no bind parameters; both bounds are datetimes we computed, not input.
+        query = _EVENTS_COPY.format(
+            since=f"'{since.isoformat()}'::timestamptz", until=f"'{until.isoformat()}'::timestamptz"
+        )
+        with cursor.cursor.copy(query) as copy:
+            copy.set_types(["text", "text", "text", "float8", "int8"])
+            nan = float("nan")
+            for user_id, item_id, kind, value, ts in copy.rows():
+                if kind not in known:
+                    continue
+                users.append(user_id)
+                items.append(item_id)
+                types.append(kind)
+                values.append(nan if value is None else value)
+                stamps.append(ts)
+    return Interactions(
+        user_ids=np.array(users, dtype=object),
+        item_ids=np.array(items, dtype=object),
+        event_types=np.array(types, dtype=object),
+        values=np.array(values, dtype=np.float64),
+        timestamps=np.array(stamps, dtype=np.int64),
+    )
+
+
+def catalog_read() -> Catalog:
+    """The store's items (hidden ones too: their history still teaches the model; serving
+    filters them out)."""
+    rows = Item.objects.values_list(
+        "item_id", "title", "description", "categories", "price", "created_at", "in_stock"
+    )
+    return Catalog.from_rows(
+        (
+            item_id,
+            title,
+            description,
+            categories,
+            None if price is None else float(price),
+            int(created_at.timestamp()) if created_at else None,
+            in_stock,
+        )
+        for item_id, title, description, categories, price, created_at, in_stock in rows.iterator(
+            chunk_size=20_000
+        )
+    )
+
+
+def activation_decision(
+    metrics: dict, *, active_ndcg: float | None, tolerance: float
+) -> tuple[bool, str]:
+    """(activate?, why). A model is activated when its held-out NDCG@10 beats the popularity
+    baseline and is not below the active model's by more than `tolerance` (absolute)."""
+    final = metrics.get("final") or {}
+    ndcg = final.get(METRIC)
+    baseline = (metrics.get("popularity") or {}).get(METRIC)
+    if final.get("strategy") == "popularity" or ndcg is None or baseline is None:
+        reason = final.get("reason") or "not enough data to evaluate"
+        return False, f"Not activated: the model does not beat popularity ({reason})."
+    if ndcg <= baseline:
+        return False, (
+            f"Not activated: {METRIC} {ndcg:.4f} does not beat the popularity baseline "
+            f"{baseline:.4f}."
+        )
+    if active_ndcg is not None and ndcg < active_ndcg - tolerance:
+        return False, (
+            f"Not activated: {METRIC} {ndcg:.4f} is worse than the active model's "
+            f"{active_ndcg:.4f} by more than {tolerance:g}."
+        )
+    return True, f"{METRIC} {ndcg:.4f} beats popularity {baseline:.4f}."
+
+
+class ProgressPublisher:
+    """Pushes `training.progress` to the store's group: on every new stage and at least every
+    5 percent, never more than 4 times a second. A push failure never fails the training."""
+
+    def __init__(self, schema_name: str, version_id: int, number: int) -> None:
+        self.group = store_group(schema_name)
+        self.version_id = version_id
+        self.number = number
+        self.stage = None
+        self.percent = -100
+        self.sent_at = 0.0
+        self.layer = get_channel_layer()
+
+    def __call__(self, stage: str, percent: int) -> None:
+        percent = int(max(0, min(100, percent)))
+        now = time.monotonic()
+        new_stage = stage != self.stage
+        if not new_stage and (percent - self.percent < 5 or now - self.sent_at < 0.25):
+            return
+        self.stage, self.percent, self.sent_at = stage, percent, now
+        self.send(
+            {
+                "type": "training.progress",
+                "model_version": self.version_id,
+                "number": self.number,
+                "stage": stage,
+                "percent": percent,
+            }
+        )
+
+    def send(self, payload: dict) -> None:
+        store_event_send(self.group, payload, layer=self.layer)
+
+
+def store_event_send(group: str, payload: dict, *, layer=None) -> None:
+    """Push `payload` to a store's dashboard group; best effort (never raises)."""
+    layer = layer or get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, {"type": "store.event", "payload": payload})
+    except Exception:  # the channel layer is best effort here
+        logger.warning("store event not published", exc_info=True)

@@ -1,0 +1,318 @@
+"""Cached `GET /api/v1/recommendations/users/{id}` under concurrent load, next to a bare Django
+JSON view (`/healthz`, answered by the first middleware) measured in the same run, against a
+production-style server on loopback. Also prints the batch precompute rate.
+
+Target: p95 <= 10 ms at >= 1,500 req/s on 2 cores, and >= 0.6 x the bare view's req/s.
+
+    DATABASE_URL=postgres://... REDIS_URL=redis://... .venv/bin/python bench/serving.py \
+        [--server granian|gunicorn|uvicorn|all] [--workers 2] [--threads 2] [--grid 2x1,2x2,4x1] \
+        [--worker-class sync] [--connections 32] [--seconds 10]
+
+The server is the production one: granian through deploy/web.sh (workers and threads
+through WEB_CONCURRENCY / WEB_THREADS, as in the container); `--server uvicorn` runs the ASGI
+application (the `ws` service) for comparison.
+
+A throw-away store `bench-serve-<random>` gets MovieLens-100K through the ingestion services
+(943 shoppers, 1,682 movies, 100,000 ratings), is trained in-process (no hyper-parameter search,
+to keep the run short), activated, and its top-100 lists precomputed for every shopper into
+Redis. The server runs config.settings.production with API_KEY_RATE_LIMIT unset (the default
+300/s per key would throttle the load generator). Load comes from wrk (a Lua script picks a
+random shopper per request); without wrk a threaded Python client is used. Everything is
+dropped afterwards (schema, artifacts, Redis keys).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+for required in ("DATABASE_URL", "REDIS_URL"):
+    if not os.environ.get(required):
+        sys.exit(f"{required} must be set (the server runs with production settings).")
+
+RUN_ID = secrets.token_hex(3)
+SERVER_ENV = {
+    "DJANGO_SETTINGS_MODULE": "config.settings.production",
+    "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(40),
+    "ALLOWED_HOSTS": ".localhost,localhost,127.0.0.1",
+    "DEBUG": "false",
+    "LOG_LEVEL": "WARNING",
+    "CACHE_KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "ss"),
+    "API_KEY_RATE_LIMIT": "",
+    "MEDIA_ROOT": os.environ.get("MEDIA_ROOT") or tempfile.mkdtemp(prefix="bench-serving-"),
+}
+os.environ.update(SERVER_ENV)
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.utils import timezone  # noqa: E402
+from django_tenants.utils import tenant_context  # noqa: E402
+
+from apps.apikeys.services import api_key_create  # noqa: E402
+from apps.catalog.services import events_ingest, items_upsert  # noqa: E402
+from apps.core.cache import redis_client  # noqa: E402
+from apps.recommendations import services  # noqa: E402
+from apps.tenants.models import Tenant  # noqa: E402
+from apps.tenants.selectors import store_domain  # noqa: E402
+from apps.tenants.services import tenant_create  # noqa: E402
+from bench._server import free_port, start_server, stop_server  # noqa: E402
+from ml.datasets.movielens import iter_ml100k_items, iter_ml100k_ratings  # noqa: E402
+
+DATASETS = ROOT / ".data" / "datasets"
+TRAINING = {"search": False, "time_budget_seconds": 1}
+LUA_REQUEST = """
+local shoppers = %d
+request = function()
+  return wrk.format(nil, "/api/v1/recommendations/users/" .. math.random(1, shoppers) .. "?k=10")
+end
+"""
+LUA_DONE = """
+done = function(summary, latency, requests)
+  io.write(string.format("BENCH p50=%.3f p95=%.3f p99=%.3f errors=%d non2xx=%d\\n",
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000,
+    latency:percentile(99) / 1000,
+    summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.timeout, summary.errors.status))
+end
+"""
+
+
+def _seed(tenant: Tenant) -> int:
+    """MovieLens-100K through the ingestion services; returns the number of shoppers."""
+    items = list(iter_ml100k_items(DATASETS))
+    ratings = list(iter_ml100k_ratings(DATASETS))
+    items_upsert(rows=[{"item_id": i, "title": t, "categories": g} for i, t, g, _ in items])
+    shift = int(timezone.now().timestamp()) - max(r[3] for r in ratings) - 60
+    for start in range(0, len(ratings), 10_000):
+        events_ingest(
+            rows=[
+                {"event_id": f"ml-{u}-{i}", "user_id": u, "item_id": i, "type": "rating",
+                 "value": v, "timestamp": datetime.fromtimestamp(ts + shift, UTC)}
+                for u, i, v, ts in ratings[start : start + 10_000]
+            ],
+            source="seed",
+        )  # fmt: skip
+    return len({r[0] for r in ratings})
+
+
+def _wrk(port: int, host: str, path_or_script: str, key: str | None, args) -> dict:
+    cmd = [
+        "wrk", "-t", "2", "-c", str(args.connections), "-d", f"{args.seconds}s",
+        "-H", f"Host: {host}",
+    ]  # fmt: skip
+    if key:
+        cmd += ["-H", f"Authorization: Bearer {key}"]
+    if path_or_script.endswith(".lua"):
+        cmd += ["-s", path_or_script, f"http://127.0.0.1:{port}/"]
+    else:
+        lua = Path(tempfile.mkstemp(suffix=".lua")[1])
+        lua.write_text(LUA_DONE)
+        cmd += ["-s", str(lua), f"http://127.0.0.1:{port}{path_or_script}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    m = re.search(r"BENCH p50=([\d.]+) p95=([\d.]+) p99=([\d.]+) errors=(\d+) non2xx=(\d+)", out)
+    return {
+        "rps": rps, "p50": float(m.group(1)), "p95": float(m.group(2)), "p99": float(m.group(3)),
+        "errors": int(m.group(4)) + int(m.group(5)),
+    }  # fmt: skip
+
+
+def _python_load(port: int, host: str, paths, key: str | None, args) -> dict:
+    """Fallback load generator: one keep-alive connection per thread."""
+    deadline = time.monotonic() + args.seconds
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    headers = {"Host": host, **({"Authorization": f"Bearer {key}"} if key else {})}
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        mine = []
+        while time.monotonic() < deadline:
+            start = time.perf_counter()
+            conn.request("GET", random.choice(paths), headers=headers)
+            response = conn.getresponse()
+            response.read()
+            mine.append(time.perf_counter() - start)
+            if response.status != 200:
+                errors[0] += 1
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(min(args.connections, 16))]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
+
+    return {"rps": len(latencies) / elapsed, "p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99),
+            "errors": errors[0]}  # fmt: skip
+
+
+def run(
+    kind: str,
+    workers: int,
+    threads: int,
+    args,
+    tenant: Tenant,
+    key: str,
+    shoppers: int,
+    root: Path = ROOT,
+) -> None:
+    port = free_port()
+    host = store_domain(tenant.slug)
+    process = start_server(
+        kind,
+        port,
+        workers=workers,
+        threads=threads,
+        env=SERVER_ENV,
+        worker_class=args.worker_class if kind == "gunicorn" else None,
+        root=root,
+    )
+    try:
+        # Warm every worker: imports, the key cache, the store state, the model.
+        for user in range(1, 200):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request(
+                "GET",
+                f"/api/v1/recommendations/users/{user}?k=10",
+                headers={"Host": host, "Authorization": f"Bearer {key}"},
+            )
+            response = conn.getresponse()
+            body = response.read()
+            if response.status != 200:
+                raise SystemExit(f"warm-up failed: {response.status} {body[:200]!r}")
+        if shutil.which("wrk"):
+            script = Path(tempfile.mkstemp(suffix=".lua")[1])
+            script.write_text(LUA_REQUEST % shoppers + LUA_DONE)
+            recs = _wrk(port, host, str(script), key, args)
+            bare = _wrk(port, host, "/healthz", None, args)
+            tool = "wrk"
+        else:
+            paths = [f"/api/v1/recommendations/users/{u}?k=10" for u in range(1, shoppers + 1)]
+            recs = _python_load(port, host, paths, key, args)
+            bare = _python_load(port, host, ["/healthz"], None, args)
+            tool = "python threads"
+    finally:
+        stop_server(process)
+    worker_class = f" ({args.worker_class or 'gthread'})" if kind == "gunicorn" else ""
+    label = f"{kind} workers={workers}" + (
+        f" threads={threads}{worker_class}" if kind != "uvicorn" else ""
+    )
+    if root != ROOT:
+        label += f" [code from {root}]"
+    print(f"\n{label}, {args.connections} connections, {args.seconds}s each, load: {tool}")
+    print(f"{'endpoint':<42}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    for name, r in (
+        ("GET /recommendations/users/{id} (cached)", recs),
+        ("GET /healthz (bare)", bare),
+    ):
+        print(f"{name:<42}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p95']:>9.2f}{r['p99']:>9.2f}"
+              f"{r['errors']:>8}")  # fmt: skip
+    ratio = recs["rps"] / bare["rps"] if bare["rps"] else 0.0
+    ok = recs["p95"] <= 10 and recs["rps"] >= 1500 and ratio >= 0.6
+    print(f"ratio to bare view: {ratio:.2f}  target (p95<=10ms, >=1500 req/s, >=0.6x): "
+          f"{'met' if ok else 'NOT met'}  load: {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--server", choices=["granian", "gunicorn", "uvicorn", "all"], default="granian"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="WEB_CONCURRENCY")
+    parser.add_argument("--threads", type=int, default=2, help="WEB_THREADS (granian, gunicorn)")
+    parser.add_argument(
+        "--grid",
+        default="",
+        help="WORKERSxTHREADS list run in turn on the same data, e.g. 2x1,2x2,4x1",
+    )
+    parser.add_argument(
+        "--worker-class", default=None, help="worker class of --server gunicorn (gthread)"
+    )
+    parser.add_argument(
+        "--baseline-root",
+        type=Path,
+        default=None,
+        help="another checkout (e.g. before a change) served in turn with this one, same data",
+    )
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+
+    print(f"cpus: {os.cpu_count()}  load average: {os.getloadavg()}", flush=True)
+    call_command("setup_platform", verbosity=0)
+    tenant = tenant_create(slug=f"bench-serve-{RUN_ID}", name="Serving bench")
+    try:
+        with tenant_context(tenant):
+            started = time.perf_counter()
+            shoppers = _seed(tenant)
+            print(f"seeded MovieLens-100K in {time.perf_counter() - started:.1f}s", flush=True)
+            version = services.model_version_start(
+                actor_label="bench", config=TRAINING, dispatch=False
+            )
+            started = time.perf_counter()
+            version = services.model_version_train(version_id=version.pk, precompute="none")
+            print(f"trained {version.label} ({version.status}, {version.strategy}) in "
+                  f"{time.perf_counter() - started:.1f}s", flush=True)  # fmt: skip
+            if version.status != "active":
+                raise SystemExit(f"model not activated: {version.activation_note}")
+            report = services.recommendations_precompute(version_id=version.pk, active_days=0)
+            print(f"precompute: {report.shoppers} shoppers in {report.seconds:.2f}s = "
+                  f"{report.per_second:,.0f} shoppers/s (end to end: model, encode, Redis)",
+                  flush=True)  # fmt: skip
+            _, key = api_key_create(name="bench", scopes=["recommend"], actor_label="bench")
+        runs = []
+        grid = args.grid or f"{args.workers}x{args.threads}"
+        for kind in ("granian", "gunicorn"):
+            if args.server not in (kind, "all"):
+                continue
+            for cell in grid.split(","):
+                workers, _, threads = cell.partition("x")
+                runs.append((kind, int(workers), int(threads or 1)))
+        if args.server in ("uvicorn", "all"):
+            runs.append(("uvicorn", args.workers, 1))
+        for kind, workers, threads in runs:
+            if args.baseline_root is not None:
+                run(kind, workers, threads, args, tenant, key, shoppers, args.baseline_root)
+            run(kind, workers, threads, args, tenant, key, shoppers)
+    finally:
+        connection.set_schema_to_public()
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP SCHEMA IF EXISTS "{tenant.schema_name}" CASCADE')
+        Tenant.objects.filter(pk=tenant.pk).delete()
+        client = redis_client()
+        for redis_key in client.scan_iter(match=f"{tenant.schema_name}:*", count=1000):
+            client.delete(redis_key)
+        shutil.rmtree(Path(SERVER_ENV["MEDIA_ROOT"]) / "models" / tenant.schema_name,
+                      ignore_errors=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

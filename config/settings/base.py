@@ -1,0 +1,384 @@
+"""Settings shared by every environment.
+
+Behaviour is switched by environment variables (documented in `.env.example`), never by code
+that exists only in one settings module.
+"""
+
+from pathlib import Path
+
+import environ
+from celery.schedules import crontab
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env("SECRET_KEY", default="")
+
+# A store lives at <slug>.<BASE_DOMAIN>; the operators' site is BASE_DOMAIN itself.
+BASE_DOMAIN = env("BASE_DOMAIN", default="localhost")
+PUBLIC_SCHEME = env("PUBLIC_SCHEME", default="http")
+PUBLIC_PORT = env("PUBLIC_PORT", default="")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[BASE_DOMAIN, f".{BASE_DOMAIN}"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- Applications -------------------------------------------------------------------------------
+# Public schema: the platform (tenants, domains, users, plans, subscriptions, operator audit).
+SHARED_APPS = [
+    # Before django_tenants so our create_tenant command (cloned schema, owner) wins over its own.
+    "apps.tenants",
+    "django_tenants",
+    "apps.core",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django.contrib.postgres",
+    "django.contrib.admin",
+    "apps.users",
+    "apps.audit",
+    "apps.billing",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.socialaccount",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "django_prometheus",
+    "channels",
+]
+# Store schemas: one copy of these tables per store.
+TENANT_APPS = [
+    "django.contrib.contenttypes",
+    "apps.catalog",
+    "apps.dashboard",
+    "apps.audit",
+    "apps.apikeys",
+    "apps.notifications",
+    "apps.recommendations",
+    "django_celery_beat",
+]
+INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
+
+TENANT_MODEL = "tenants.Tenant"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+PUBLIC_SCHEMA_NAME = "public"
+# A migrated, empty store schema; new stores replay the SQL recorded while building it
+# (apps/tenants/schema_recipe.py) instead of running every migration.
+STORE_TEMPLATE_SCHEMA = "tenant_template"
+SHOW_PUBLIC_IF_NO_TENANT_FOUND = False
+PUBLIC_SCHEMA_URLCONF = "config.urls_public"
+ROOT_URLCONF = "config.urls_tenant"
+
+MIDDLEWARE = [
+    "apps.core.middleware.ProbeMiddleware",
+    "apps.core.metrics.RequestMetricsMiddleware",
+    "apps.tenants.middleware.TenantMiddleware",
+    # Counts each store /api/ request (status included) for usage anomaly detection.
+    "apps.notifications.middleware.ApiUsageMiddleware",
+    "apps.tenants.middleware.SuspendedTenantMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    # Every store request of a signed-in user is checked against the store's memberships.
+    "apps.users.middleware.StoreMembershipMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "apps.core.context_processors.platform",
+                "apps.users.context_processors.store_switcher",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+# --- Data stores --------------------------------------------------------------------------------
+DATABASES = {
+    "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/shelfsense")
+}
+DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# django-tenants wraps this backend, so the Prometheus database metrics survive.
+ORIGINAL_BACKEND = "django_prometheus.db.backends.postgresql"
+DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="ss"),
+        # Every cache key carries the schema of the tenant that wrote it.
+        "KEY_FUNCTION": "django_tenants.cache.make_key",
+        "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            "SOCKET_CONNECT_TIMEOUT": 0.5,
+            "SOCKET_TIMEOUT": 0.5,
+            "IGNORE_EXCEPTIONS": False,
+        },
+    }
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            # redis-py 8 reads with a 5 s socket timeout by default, exactly as long as
+            # channels_redis' blocking receive waits: idle sockets would crash every 5 s.
+            "hosts": [
+                {"address": env("CHANNELS_REDIS_URL", default=REDIS_URL), "socket_timeout": 30}
+            ],
+            "prefix": env("CHANNELS_PREFIX", default="ss-channels"),
+        },
+    }
+}
+
+# --- Celery -------------------------------------------------------------------------------------
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {"apps.recommendations.tasks.*": {"queue": "training"}}
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=1800)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=1500)
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "tenant_schemas_celery.db_scheduler:TenantAwareDatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+# Periodic tasks; an entry without "tenant_schemas" runs in every store's schema.
+CELERY_BEAT_SCHEDULE = {
+    "usage-anomaly-scan": {"task": "apps.notifications.tasks.usage_anomaly_scan", "schedule": 60.0},
+    # API keys expiring within 7 days: one notification per key (remembered on the key), daily
+    # at 08:00 UTC, every store.
+    "api-keys-expiry-notify": {
+        "task": "apps.apikeys.tasks.api_keys_expiry_notify",
+        "schedule": crontab(minute=0, hour=8),
+    },
+    # Served-list log: Redis buffer → PostgreSQL (COPY), every store.
+    "recommendation-impressions-persist": {
+        "task": "recommendations.impressions_persist",
+        "schedule": env.float("RECS_IMPRESSIONS_PERSIST_SECONDS", default=30.0),
+    },
+    # Billing (public schema): usage counters → UsageRecord → Stripe Billing Meters, hourly;
+    # webhook events whose processing was lost or exhausted its retries, every 15 minutes.
+    "billing-usage-rollup-and-report": {
+        "task": "billing.usage_rollup_and_report",
+        "schedule": 3600.0,
+        "tenant_schemas": ["public"],
+    },
+    "billing-stripe-events-retry": {
+        "task": "billing.stripe_events_retry",
+        "schedule": 900.0,
+        "tenant_schemas": ["public"],
+    },
+}
+
+# --- Recommendations ----------------------------------------------------------------------------
+# A new model is activated only if its NDCG@10 beats the popularity baseline and is at most this
+# much (absolute NDCG@10) below the active model's.
+RECS_ACTIVATION_TOLERANCE = env.float("RECS_ACTIVATION_TOLERANCE", default=0.02)
+# Training reads the events of this many days before the newest one.
+RECS_TRAINING_WINDOW_DAYS = env.int("RECS_TRAINING_WINDOW_DAYS", default=1096)
+# Seconds the hyper-parameter search of one training may take.
+RECS_TRAINING_TIME_BUDGET_SECONDS = env.float("RECS_TRAINING_TIME_BUDGET_SECONDS", default=12.0)
+# After activation, top-100 lists are precomputed for shoppers active in the last N days (at
+# most RECS_PRECOMPUTE_MAX_SHOPPERS, most recent first), kept RECS_CACHE_TTL_SECONDS in Redis.
+RECS_PRECOMPUTE_ACTIVE_DAYS = env.int("RECS_PRECOMPUTE_ACTIVE_DAYS", default=30)
+RECS_PRECOMPUTE_MAX_SHOPPERS = env.int("RECS_PRECOMPUTE_MAX_SHOPPERS", default=200_000)
+RECS_CACHE_TTL_SECONDS = env.int("RECS_CACHE_TTL_SECONDS", default=7 * 24 * 3600)
+# Trained models kept in memory per serving process (LRU over (store, version)).
+RECS_MODEL_CACHE_SIZE = env.int("RECS_MODEL_CACHE_SIZE", default=8)
+
+# --- Notifications ------------------------------------------------------------------------------
+# Outgoing webhooks: attempts per delivery, and the first retry delay (doubled after each failure).
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
+WEBHOOK_BACKOFF_SECONDS = env.float("WEBHOOK_BACKOFF_SECONDS", default=30.0)
+# Allow webhook URLs on loopback/private addresses (tests, local development only).
+WEBHOOK_ALLOW_PRIVATE_HOSTS = env.bool("WEBHOOK_ALLOW_PRIVATE_HOSTS", default=False)
+
+# --- Billing (Stripe) ---------------------------------------------------------------------------
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+# Empty: Stripe itself. Set to another server (the tests' fake Stripe) for every base address.
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
+# Pinned to the version stripe==16.1.0 defaults to; change together with the library.
+STRIPE_API_VERSION = env("STRIPE_API_VERSION", default="2026-10-28.endive")
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
+STRIPE_INVOICE_CACHE_SECONDS = env.int("STRIPE_INVOICE_CACHE_SECONDS", default=600)
+# Billing Meter event names per metric; empty: that metric is not reported to Stripe.
+STRIPE_METER_EVENTS_INGESTED = env("STRIPE_METER_EVENTS_INGESTED", default="shelfsense_events")
+STRIPE_METER_RECOMMENDATION_REQUESTS = env(
+    "STRIPE_METER_RECOMMENDATION_REQUESTS", default="shelfsense_recommendation_requests"
+)
+# Days after a failed payment before ingestion pauses (until an invoice is paid).
+BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", default=7)
+
+# --- Auth ---------------------------------------------------------------------------------------
+AUTH_USER_MODEL = "users.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- API ----------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "apps.core.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+# API keys: rows cached per process this long (revocations reach other processes at once via
+# Redis); requests allowed per key ("N/s", "N/min", "N/hour"; empty = unlimited).
+API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
+API_KEY_RATE_LIMIT = env("API_KEY_RATE_LIMIT", default="300/s")
+# Header a trusted proxy sets to the client address (e.g. X-Forwarded-For); empty: REMOTE_ADDR.
+TRUSTED_CLIENT_IP_HEADER = env("TRUSTED_CLIENT_IP_HEADER", default="")
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ShelfSense API",
+    "DESCRIPTION": "Catalog, events and recommendations for one store.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Web ----------------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / ".data" / "media")))
+MEDIA_URL = "/media/"
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Live dashboard counters: at most one push per store and process per this many seconds.
+LIVE_PUBLISH_INTERVAL_SECONDS = env.float("LIVE_PUBLISH_INTERVAL_SECONDS", default=0.5)
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="ShelfSense <no-reply@shelfsense.local>")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / ".data" / "mail"))
+
+# --- Accounts (django-allauth; users live in the public schema) --------------------------------
+# Sign-in, signup, verification, reset and MFA pages live on the public site (BASE_DOMAIN).
+# A store host gets its own session through a one-time signed hand-off link (apps.users.handoff):
+# browsers refuse a cookie for ".localhost", and stores may later sit on their own domains.
+# With a real dotted BASE_DOMAIN, SESSION_COOKIE_DOMAIN=".example.com" shares one session too.
+SESSION_COOKIE_DOMAIN = env("SESSION_COOKIE_DOMAIN", default=None) or None
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+LOGIN_URL = "account_login"
+ACCOUNT_ADAPTER = "apps.users.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "apps.users.adapters.SocialAccountAdapter"
+ACCOUNT_FORMS = {"signup": "apps.users.forms.SignupForm"}
+SOCIALACCOUNT_FORMS = {"signup": "apps.users.forms.SocialSignupForm"}
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_LOGIN_BY_CODE_ENABLED = True
+ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
+ACCOUNT_SESSION_REMEMBER = None
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[ShelfSense] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = PUBLIC_SCHEME
+# allauth's defaults (login failures per IP and per account, signups, resets...), stated here.
+ACCOUNT_RATE_LIMITS = {
+    "login": "30/m/ip",
+    "login_failed": "10/m/ip,5/5m/key",
+    "signup": "20/m/ip",
+    "confirm_email": "1/3m/key",
+    "reset_password": "20/m/ip,5/m/key",
+    "reset_password_from_key": "20/m/ip",
+    "request_login_code": "20/m/ip,3/m/key",
+    "change_password": "5/m/user",
+}
+ALLAUTH_TRUSTED_CLIENT_IP_HEADER = TRUSTED_CLIENT_IP_HEADER or None
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "ShelfSense"
+# Google / GitHub sign-in: on only when both the client id and secret are set.
+SOCIALACCOUNT_PROVIDERS: dict = {}
+SOCIALACCOUNT_AUTO_SIGNUP = False  # a social signup still names its store
+SOCIALACCOUNT_LOGIN_ON_GET = False
+for _provider, _prefix in (("google", "GOOGLE"), ("github", "GITHUB")):
+    _client_id = env(f"{_prefix}_CLIENT_ID", default="")
+    _secret = env(f"{_prefix}_CLIENT_SECRET", default="")
+    if _client_id and _secret:
+        INSTALLED_APPS.append(f"allauth.socialaccount.providers.{_provider}")
+        SOCIALACCOUNT_PROVIDERS[_provider] = {
+            "APPS": [{"client_id": _client_id, "secret": _secret, "key": ""}],
+            "SCOPE": ["profile", "email"] if _provider == "google" else ["user:email"],
+        }
+# Invitations expire after this many days; store hand-off links after this many seconds.
+INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
+LOGIN_HANDOFF_MAX_AGE_SECONDS = 60
+
+# /metrics needs this bearer token; with none set, metrics are not served.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

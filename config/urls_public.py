@@ -1,0 +1,21 @@
+"""URLs of the operators' site (the public schema, served on BASE_DOMAIN)."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from apps.billing.views import stripe_webhook
+from apps.tenants.views import platform_home
+from apps.users.urls import public_urlpatterns as users_public_urls
+from apps.users.views import signup
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("billing/stripe/webhook/", stripe_webhook, name="stripe-webhook"),
+    # Signup also creates the user's store; the rest is allauth's (login, codes, reset, MFA).
+    path("accounts/signup/", signup, name="account_signup"),
+    path("accounts/", include("allauth.urls")),
+    path("", include(users_public_urls)),
+    path("", platform_home, name="platform-home"),
+]
+
+handler500 = "apps.core.views.server_error"

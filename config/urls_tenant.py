@@ -1,0 +1,27 @@
+"""URLs of a store, served on <slug>.<BASE_DOMAIN> with the store's schema active."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.apikeys.urls import api_urlpatterns as apikeys_api_urls
+from apps.apikeys.urls import page_urlpatterns as apikeys_page_urls
+from apps.recommendations.urls import experiment_urlpatterns, recommendation_urlpatterns
+from apps.users.urls import store_account_urlpatterns, team_urlpatterns
+
+urlpatterns = [
+    # First: the recommendation endpoints are the serving hot path.
+    path("api/v1/recommendations/", include(recommendation_urlpatterns)),
+    path("api/v1/experiments/", include(experiment_urlpatterns)),
+    # The store's dashboard: overview at "/", then catalog, shoppers, audit, settings...
+    path("", include("apps.dashboard.urls")),
+    path("api-keys/", include((apikeys_page_urls, "apikeys"))),
+    path("team/", include((team_urlpatterns, "users"))),
+    path("accounts/", include(store_account_urlpatterns)),
+    path("billing/", include("apps.billing.urls")),
+    path("api/v1/", include(apikeys_api_urls)),
+    path("api/v1/", include("apps.catalog.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+handler500 = "apps.core.views.server_error"

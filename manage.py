@@ -1,0 +1,24 @@
+#!/usr/bin/env python
+"""Django's command-line utility for administrative tasks."""
+
+import os
+
+# BLAS sizes its thread pool when numpy/scipy first load: one thread per process, as implicit
+# advises (its ALS parallelises with OpenMP instead, which stays free to use every core), so
+# web and worker processes don't oversubscribe the cores. Before any other import, so nothing
+# can load numpy first; setdefault keeps an operator's explicit value.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import sys
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
+
+
+if __name__ == "__main__":
+    main()

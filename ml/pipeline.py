@@ -1,0 +1,407 @@
+"""End-to-end training: search, re-ranker, honest evaluation, final refit on all data.
+
+Data flow (no step ever looks at the data of a later step)::
+
+    all events ──per-user time split──► train_e │ test_e        (evaluation; test_e scores only)
+    train_e    ──per-user time split──► inner   │ val           (search, ranker, model choice)
+
+1. ALS hyper-parameters are searched on inner → val (time-bounded).
+2. The re-ranker learns from candidates of a model fitted on ``inner`` with labels from ``val``
+   for 80% of the val shoppers; the other 20% choose the strategy (popularity / ALS /
+   ALS + re-rank) by NDCG@k.
+3. Models refitted on ``train_e`` (with that ranker) are scored on ``test_e`` for the report.
+4. The delivered model is refitted on all events with the chosen parameters and the same ranker,
+   exactly as evaluated one level down.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ml.candidates.als import AlsParams
+from ml.data import (
+    Catalog,
+    EventWeights,
+    IdIndex,
+    Interactions,
+    UserItemTable,
+    build_index,
+    build_user_item_table,
+    factorize,
+)
+from ml.evaluation import per_user_time_split, ranking_metrics, relevance_matrix
+from ml.model import FitOptions, RecommenderModel, attach_ranker, fit_model
+from ml.ranker import RankerParams, fit_ranker, training_frame
+from ml.search import search_als
+
+Progress = Callable[[str, int], None]
+
+
+@dataclass
+class TrainingConfig:
+    """Training knobs; JSON-serialisable through :meth:`to_dict` / :meth:`from_dict`.
+
+    ``time_budget_seconds`` bounds the hyper-parameter search (the rest of training has a fixed
+    cost that grows with the data). ``exclude_seen=None`` decides from the data: stores where
+    shoppers mostly come back to items they already had (groceries) are evaluated, and their
+    re-ranker trained, with seen items allowed.
+    """
+
+    k: int = 10
+    time_budget_seconds: float = 12.0
+    search: bool = True
+    random_state: int = 42
+    event_weights: EventWeights = field(default_factory=EventWeights)
+    half_life_days: float | None = None
+    als: AlsParams = field(default_factory=AlsParams)
+    ranker: RankerParams = field(default_factory=RankerParams)
+    rerank: bool = True
+    exclude_seen: bool | None = None
+    test_fraction: float = 0.2
+    min_user_interactions: int = 5
+    max_eval_users: int = 10_000
+    trending_half_life_days: float = 7.0
+    cooccurrence_measure: str = "jaccard"
+    cooccurrence_min_support: int = 2
+    min_interactions: int = 30
+    min_eval_users: int = 10
+
+    def to_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d["event_weights"] = self.event_weights.to_dict()
+        d["als"] = self.als.to_dict()
+        d["ranker"] = self.ranker.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> TrainingConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are ignored, missing keys keep defaults."""
+        known = set(cls.__dataclass_fields__)
+        kwargs = {k: v for k, v in data.items() if k in known}
+        if isinstance(kwargs.get("event_weights"), dict):
+            kwargs["event_weights"] = EventWeights.from_dict(kwargs["event_weights"])
+        if isinstance(kwargs.get("als"), dict):
+            kwargs["als"] = AlsParams.from_dict(kwargs["als"])
+        if isinstance(kwargs.get("ranker"), dict):
+            kwargs["ranker"] = RankerParams.from_dict(kwargs["ranker"])
+        return cls(**kwargs)
+
+
+@dataclass
+class TrainingResult:
+    """The delivered model (fitted on all events) and the evaluation report."""
+
+    model: RecommenderModel
+    metrics: dict[str, object]
+
+
+def train(
+    interactions: Interactions,
+    catalog: Catalog,
+    config: TrainingConfig,
+    *,
+    now: int | None = None,
+    progress: Progress | None = None,
+) -> TrainingResult:
+    """Train, evaluate and refit a recommender for one store.
+
+    ``now`` (unix seconds, default: the latest event) is the reference time of the delivered
+    model's recency features. ``progress(stage, percent)`` is called at each stage. Never raises
+    for small or odd data: it falls back to popularity and says why in
+    ``metrics["final"]["strategy"]`` / ``["reason"]``.
+
+    ``metrics`` keys: ``popularity``, ``als``, ``reranker``, ``final`` (each with
+    ``ndcg@k, precision@k, recall@k, map@k, coverage, users``; absent models are omitted),
+    ``validation`` (NDCG@k per strategy on the validation shoppers), ``users``, ``items``,
+    ``interactions`` (after dropping exact duplicates, counted in ``duplicates_dropped``),
+    ``training_seconds``, ``hyperparams``, ``search_trials``, ``exclude_seen``, ``timings``.
+    """
+    t_start = time.perf_counter()
+    report = progress or (lambda _stage, _pct: None)
+    timings: dict[str, float] = {}
+    k = config.k
+    catalog = catalog if catalog is not None else Catalog.empty()
+    for column in ("user_ids", "item_ids", "event_types"):
+        interactions.codes(column)  # once here; every split below shares them
+    interactions, n_duplicates = drop_duplicate_events(interactions)
+    _, all_items = build_index(interactions, catalog)
+    metrics: dict[str, object] = {
+        "users": len(set(interactions.user_ids.tolist())),
+        "items": len(all_items),
+        "interactions": len(interactions),
+        "duplicates_dropped": n_duplicates,
+        "k": k,
+        "config": config.to_dict(),
+    }
+    options = FitOptions(
+        als=config.als,
+        weights=config.event_weights,
+        half_life_days=config.half_life_days,
+        trending_half_life_days=config.trending_half_life_days,
+        cooccurrence_measure=config.cooccurrence_measure,
+        cooccurrence_min_support=config.cooccurrence_min_support,
+        random_state=config.random_state,
+    )
+    report("prepare", 0)
+
+    def finish(model: RecommenderModel, final: dict[str, object]) -> TrainingResult:
+        metrics["final"] = final
+        metrics["training_seconds"] = round(time.perf_counter() - t_start, 3)
+        metrics["timings"] = {k_: round(v, 3) for k_, v in timings.items()}
+        model.meta["trained_with"] = {"strategy": final["strategy"], "k": k}
+        report("done", 100)
+        return TrainingResult(model=model, metrics=metrics)
+
+    def popularity_only(reason: str) -> TrainingResult:
+        model = fit_model(interactions, catalog, _replace(options, als=None), reference_ts=now)
+        final = {**metrics.get("popularity", {}), "strategy": "popularity", "reason": reason}
+        metrics.setdefault("hyperparams", None)
+        return finish(model, final)
+
+    n_users = int(metrics["users"])
+    if len(interactions) < config.min_interactions or n_users < 3 or len(all_items) < 3:
+        return popularity_only(
+            f"too little data ({len(interactions)} events, {n_users} shoppers, "
+            f"{len(all_items)} items): popularity only"
+        )
+
+    # --- 1. evaluation split and inner (validation) split, both inside the data -------------
+    t0 = time.perf_counter()
+    train_e, test_e = per_user_time_split(
+        interactions,
+        test_fraction=config.test_fraction,
+        min_interactions=config.min_user_interactions,
+    )
+    inner, val = per_user_time_split(
+        train_e, test_fraction=config.test_fraction, min_interactions=config.min_user_interactions
+    )
+    exclude_seen = config.exclude_seen
+    repeat_share = _repeat_share(inner, val)
+    if exclude_seen is None:
+        # Shoppers coming back to what they already had is the signal worth serving when it is a
+        # large part of what they do next (groceries, consumables).
+        exclude_seen = repeat_share < 0.3
+    metrics["exclude_seen"] = exclude_seen
+    metrics["repeat_share"] = round(repeat_share, 4)
+    timings["split"] = time.perf_counter() - t0
+
+    inner_users, inner_items = build_index(inner, catalog)
+    val_users = np.array(sorted(set(val.user_ids.tolist())), dtype=str)
+    val_rows = inner_users.lookup(val_users)
+    val_users = val_users[val_rows >= 0]
+    val_rows = val_rows[val_rows >= 0]
+    rng = np.random.default_rng(config.random_state)
+    if len(val_users) > config.max_eval_users:
+        pick = np.sort(rng.choice(len(val_users), config.max_eval_users, replace=False))
+        val_users, val_rows = val_users[pick], val_rows[pick]
+
+    # Truth for validation shoppers (model rows of the inner fit).
+    inner_seen = _seen_table(inner, inner_users, inner_items) if exclude_seen else None
+    val_truth = relevance_matrix(
+        val, val_users, inner_users.lookup, inner_items.lookup, len(inner_items), exclude=inner_seen
+    )
+    has_truth = np.diff(val_truth.indptr) > 0
+    val_users, val_rows, val_truth = val_users[has_truth], val_rows[has_truth], val_truth[has_truth]
+    if len(val_users) < config.min_eval_users:
+        return popularity_only(
+            f"only {len(val_users)} shoppers with enough history to validate on: popularity only"
+        )
+
+    # --- 2. hyper-parameter search -----------------------------------------------------------
+    report("search", 10)
+    t0 = time.perf_counter()
+    found = search_als(
+        inner,
+        inner_users,
+        inner_items,
+        val_truth,
+        val_rows,
+        weights=config.event_weights,
+        default=config.als,
+        default_half_life=config.half_life_days,
+        k=k,
+        exclude_seen=exclude_seen,
+        time_budget_seconds=config.time_budget_seconds,
+        enabled=config.search,
+        random_state=config.random_state,
+        reference_ts=int(inner.timestamps.max()),
+    )
+    options = _replace(options, als=found.params, half_life_days=found.half_life_days)
+    metrics["hyperparams"] = {**found.params.to_dict(), "half_life_days": found.half_life_days}
+    metrics["search_trials"] = found.trials
+    timings["search"] = time.perf_counter() - t0
+
+    # --- 3. re-ranker on inner → val, strategy choice on held-out validation shoppers --------
+    report("reranker", 35)
+    t0 = time.perf_counter()
+    inner_model = fit_model(inner, catalog, options, precomputed_factors=found.factors)
+    timings["fit_inner"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    order = rng.permutation(len(val_users))
+    n_hold = max(config.min_eval_users, len(order) // 5)
+    hold, fit_part = np.sort(order[:n_hold]), np.sort(order[n_hold:])
+    booster = None
+    max_users = max(1, config.ranker.max_rows // inner_model.serving.rerank_candidates)
+    if config.rerank and len(fit_part) >= 2 * config.min_eval_users:
+        fit_part = fit_part[:max_users] if len(fit_part) > max_users else fit_part
+        x, y, groups = training_frame(
+            inner_model, val_rows[fit_part], val_truth[fit_part], exclude_seen=exclude_seen
+        )
+        if len(groups) >= config.min_eval_users:
+            booster = fit_ranker(x, y, groups, config.ranker, k=k, random_state=config.random_state)
+        metrics["ranker_training"] = {
+            "rows": len(y),
+            "groups": len(groups),
+            "positives": int(y.sum()),
+        }
+    else:
+        hold = np.arange(len(val_users))  # no ranker: every validation shopper chooses
+    timings["ranker"] = time.perf_counter() - t0
+
+    validation: dict[str, float] = {}
+    candidates_models = {"popularity": inner_model.with_strategy("popularity"), "als": inner_model}
+    if booster is not None:
+        candidates_models["als+rerank"] = attach_ranker(_shallow(inner_model), booster)
+    for name, m in candidates_models.items():
+        recs, _ = m.recommend_indices(val_rows[hold], k, exclude_seen=exclude_seen)
+        validation[name] = ranking_metrics(recs, val_truth[hold], k, m.n_items)[f"ndcg@{k}"]
+    metrics["validation"] = {name: round(v, 5) for name, v in validation.items()}
+    chosen = _choose(validation)
+    reason = f"best validation NDCG@{k} ({validation[chosen]:.4f})"
+
+    # --- 4. honest evaluation: refit on train_e, score on test_e -----------------------------
+    report("evaluate", 60)
+    t0 = time.perf_counter()
+    eval_model = fit_model(train_e, catalog, options)
+    if booster is not None:
+        eval_model = attach_ranker(eval_model, booster)
+    timings["fit_eval"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    test_users = np.array(sorted(set(test_e.user_ids.tolist())), dtype=str)
+    test_rows = eval_model.user_index.lookup(test_users)
+    test_users, test_rows = test_users[test_rows >= 0], test_rows[test_rows >= 0]
+    if len(test_users) > config.max_eval_users:
+        pick = np.sort(rng.choice(len(test_users), config.max_eval_users, replace=False))
+        test_users, test_rows = test_users[pick], test_rows[pick]
+    test_truth = relevance_matrix(
+        test_e,
+        test_users,
+        eval_model.user_index.lookup,
+        eval_model.item_index.lookup,
+        eval_model.n_items,
+        exclude=eval_model.table if exclude_seen else None,
+    )
+    named = {"popularity": "popularity", "als": "als", "reranker": "als+rerank"}
+    for label, strategy in named.items():
+        if strategy == "als+rerank" and booster is None:
+            continue
+        m = eval_model.with_strategy(strategy)
+        recs, _ = m.recommend_indices(test_rows, k, exclude_seen=exclude_seen)
+        metrics[label] = _rounded(ranking_metrics(recs, test_truth, k, m.n_items))
+    if not exclude_seen:
+        recs = eval_model.buy_again_indices(test_rows, k)
+        metrics["buy_again"] = _rounded(ranking_metrics(recs, test_truth, k, eval_model.n_items))
+    timings["evaluate"] = time.perf_counter() - t0
+
+    # --- 5. delivered model: everything, chosen strategy --------------------------------------
+    report("refit", 80)
+    t0 = time.perf_counter()
+    final_model = fit_model(interactions, catalog, options, reference_ts=now)
+    if booster is not None:
+        final_model = attach_ranker(final_model, booster)
+    final_model = final_model.with_strategy(chosen)
+    final_model.meta["repeat_store"] = not exclude_seen
+    timings["fit_final"] = time.perf_counter() - t0
+    label = {v: key for key, v in named.items()}[chosen]
+    final = {**metrics[label], "strategy": chosen, "reason": reason, "exclude_seen": exclude_seen}
+    return finish(final_model, final)
+
+
+def drop_duplicate_events(interactions: Interactions) -> tuple[Interactions, int]:
+    """The events without exact repeats of an earlier one (same shopper, item, type and
+    second), and how many were dropped.
+
+    Trackers that fire twice would otherwise put copies of one event on both sides of the
+    per-user time split: the "future" would contain the past, which inflates validation
+    scores and makes any store look like a repeat-purchase store. The first copy (and its
+    value) is kept; everything else keeps its input order.
+    """
+    n = len(interactions)
+    if n < 2:
+        return interactions, 0
+    users, _ = interactions.codes("user_ids")
+    items, item_vocab = interactions.codes("item_ids")
+    types, type_vocab = interactions.codes("event_types")
+    key = (users * max(len(item_vocab), 1) + items) * max(len(type_vocab), 1) + types
+    order = np.lexsort((np.arange(n), interactions.timestamps, key))
+    k_s, t_s = key[order], interactions.timestamps[order]
+    repeat = np.zeros(n, dtype=bool)
+    repeat[1:] = (k_s[1:] == k_s[:-1]) & (t_s[1:] == t_s[:-1])
+    n_repeat = int(repeat.sum())
+    if n_repeat == 0:
+        return interactions, 0
+    keep = np.ones(n, dtype=bool)
+    keep[order[repeat]] = False
+    return interactions.subset(keep), n_repeat
+
+
+def _choose(validation: dict[str, float]) -> str:
+    """Best validation NDCG; a more complex strategy must win by 1% relative to be chosen."""
+    best = "popularity"
+    for name in ("als", "als+rerank"):
+        if name in validation and validation[name] > validation[best] * 1.01:
+            best = name
+    return best
+
+
+def _repeat_share(before: Interactions, after: Interactions) -> float:
+    """Share of ``after`` events on items the same shopper already touched in ``before``."""
+    if len(after) == 0:
+        return 0.0
+    users = _joint_codes(before, after, "user_ids")
+    items = _joint_codes(before, after, "item_ids")
+    key = users * (int(items.max()) + 1) + items
+    n = len(before)
+    return float(np.isin(key[n:], key[:n]).mean())
+
+
+def _joint_codes(a: Interactions, b: Interactions, column: str) -> np.ndarray:
+    """Codes of ``column`` over ``a`` then ``b`` in one code space (shared when both are subsets
+    of one coded parent, else a fresh dict pass).
+    """
+    (ca, va), (cb, vb) = a.codes(column), b.codes(column)
+    if va is vb:
+        return np.concatenate([ca, cb])
+    return factorize(np.concatenate([getattr(a, column), getattr(b, column)]))
+
+
+def _seen_table(interactions: Interactions, users: IdIndex, items: IdIndex) -> UserItemTable:
+    """Which (shopper, item) cells ``interactions`` touch (weights irrelevant)."""
+    return build_user_item_table(
+        interactions,
+        users,
+        items,
+        EventWeights(),
+        reference_ts=int(interactions.timestamps.max(initial=0)),
+        half_life_days=None,
+        repeat_event=None,
+    )
+
+
+def _shallow(model: RecommenderModel) -> RecommenderModel:
+    clone = RecommenderModel.__new__(RecommenderModel)
+    clone.__dict__.update(model.__dict__)
+    clone.meta = dict(model.meta)
+    return clone
+
+
+def _replace(options: FitOptions, **changes: object) -> FitOptions:
+    return FitOptions(**{**options.__dict__, **changes})
+
+
+def _rounded(m: dict[str, float]) -> dict[str, float]:
+    return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in m.items()}

@@ -1,0 +1,122 @@
+"""Time-bounded random search over ALS hyper-parameters on a validation split.
+
+The split handed in must come from training data only; the test split of the evaluation never
+reaches this module.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from ml.candidates.als import AlsParams, als_topk, fit_als
+from ml.data import EventWeights, IdIndex, Interactions, build_user_item_table
+from ml.evaluation import ranking_metrics
+
+GRID: dict[str, list[object]] = {
+    "factors": [32, 64, 128],
+    "regularization": [0.01, 0.05, 0.1, 0.3],
+    "alpha": [1.0, 2.0, 5.0, 10.0],
+    "iterations": [10, 15, 20],
+    "weighting": ["bm25", "none", "log", "tfidf"],
+    "half_life_days": [None, 30.0, 90.0, 365.0],
+}
+
+
+@dataclass
+class SearchResult:
+    """Best parameters, their validation score, factors fitted on the search's training part
+    (reusable when the same data is fitted again) and every trial for the report.
+    """
+
+    params: AlsParams
+    half_life_days: float | None
+    score: float
+    factors: tuple[np.ndarray, np.ndarray] | None
+    trials: list[dict[str, object]] = field(default_factory=list)
+
+
+def search_als(
+    train: Interactions,
+    user_index: IdIndex,
+    item_index: IdIndex,
+    truth: sp.csr_matrix,
+    truth_users: np.ndarray,
+    *,
+    weights: EventWeights,
+    default: AlsParams,
+    default_half_life: float | None,
+    k: int,
+    exclude_seen: bool,
+    time_budget_seconds: float,
+    enabled: bool = True,
+    random_state: int = 0,
+    reference_ts: int,
+) -> SearchResult:
+    """Try ``default`` first, then random grid points while the budget lasts.
+
+    Each trial fits ALS on ``train`` (indexed by ``user_index``/``item_index``) and scores
+    NDCG@k of the ALS top-k for ``truth_users`` (model rows) against ``truth`` (rows aligned with
+    ``truth_users``). A trial is skipped when its estimated duration (scaled from the slowest
+    trial so far by factors x iterations) would overrun the budget. Deterministic for a given
+    ``random_state`` except for where the budget cuts the list.
+    """
+    start = time.perf_counter()
+    rng = random.Random(random_state)
+    candidates: list[tuple[AlsParams, float | None]] = [(default, default_half_life)]
+    if enabled:
+        seen = {_key(default, default_half_life)}
+        for _ in range(200):
+            p = AlsParams(
+                factors=int(rng.choice(GRID["factors"])),
+                regularization=float(rng.choice(GRID["regularization"])),
+                alpha=float(rng.choice(GRID["alpha"])),
+                iterations=int(rng.choice(GRID["iterations"])),
+                weighting=str(rng.choice(GRID["weighting"])),
+            )
+            hl = rng.choice(GRID["half_life_days"])
+            key = _key(p, hl)
+            if key not in seen:
+                seen.add(key)
+                candidates.append((p, hl))
+    best: SearchResult | None = None
+    cost_per_unit = 0.0
+    tables: dict[float | None, sp.csr_matrix] = {}
+    for params, hl in candidates:
+        elapsed = time.perf_counter() - start
+        units = params.factors * params.iterations
+        if best is not None and elapsed + cost_per_unit * units > time_budget_seconds:
+            continue
+        t0 = time.perf_counter()
+        if hl not in tables:
+            tables[hl] = build_user_item_table(
+                train,
+                user_index,
+                item_index,
+                weights,
+                reference_ts=reference_ts,
+                half_life_days=hl,
+                repeat_event=None,
+            ).csr("weight")
+        matrix = tables[hl]
+        user_f, item_f = fit_als(matrix, params, random_state=random_state)
+        seen_rows = matrix[truth_users] if exclude_seen else None
+        recs, _ = als_topk(user_f[truth_users], item_f, k, seen_rows)
+        score = ranking_metrics(recs, truth, k, len(item_index))[f"ndcg@{k}"]
+        took = time.perf_counter() - t0
+        cost_per_unit = max(cost_per_unit, took / units)
+        trial = {**params.to_dict(), "half_life_days": hl, f"ndcg@{k}": round(score, 5)}
+        trial["seconds"] = round(took, 2)
+        if best is None or score > best.score:
+            best = SearchResult(params, hl, score, (user_f, item_f), best.trials if best else [])
+        best.trials.append(trial)
+    assert best is not None  # the default always runs
+    return best
+
+
+def _key(p: AlsParams, hl: float | None) -> tuple[object, ...]:
+    return (p.factors, p.regularization, p.alpha, p.iterations, p.weighting, hl)

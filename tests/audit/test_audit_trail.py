@@ -1,0 +1,222 @@
+"""The audit trail: one chained row per action, in the schema of the change; the database
+refuses UPDATE and DELETE; tampering behind the trigger's back is found by the verifier."""
+
+import csv
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection, transaction
+from django.db.utils import InternalError, ProgrammingError
+from django_tenants.utils import tenant_context
+
+from apps.audit.chain import GENESIS_HASH, chain_hash
+from apps.audit.models import AuditEvent
+from apps.audit.selectors import audit_chain_verify
+from apps.audit.services import CSV_COLUMNS, audit_export_csv, audit_record
+from apps.tenants.services import tenant_create, tenant_reactivate, tenant_suspend
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _record_three(tenant):
+    with tenant_context(tenant):
+        return [
+            audit_record(
+                action=f"test.step{n}",
+                target_type="thing",
+                target_id=str(n),
+                details={"n": n, "nested": {"b": 2, "a": [1, 2.5]}},
+            )
+            for n in range(3)
+        ]
+
+
+def test_events_are_chained_and_written_to_the_current_schema(alpha, beta):
+    events = _record_three(alpha)
+
+    assert events[0].prev_hash == GENESIS_HASH
+    assert events[1].prev_hash == events[0].hash
+    assert events[2].prev_hash == events[1].hash
+    with tenant_context(alpha):
+        stored = list(AuditEvent.objects.order_by("id"))
+        assert [chain_hash(e.prev_hash, e) for e in stored] == [e.hash for e in events]
+        assert audit_chain_verify().checked == 3
+    with tenant_context(beta):
+        assert AuditEvent.objects.count() == 0
+    assert AuditEvent.objects.filter(action__startswith="test.").count() == 0
+
+
+def test_actor_and_request_context_are_recorded(alpha, rf):
+    user = UserFactory(email="ann@alpha.test")
+    request = rf.get(
+        "/", HTTP_USER_AGENT="pytest-agent", HTTP_X_REQUEST_ID="req-42", REMOTE_ADDR="10.1.2.3"
+    )
+    request.user = user
+
+    with tenant_context(alpha):
+        event = audit_record(action="member.invited", request=request, details={"role": "admin"})
+
+    assert (event.actor_type, event.actor_user_id, event.actor_label) == (
+        "user",
+        user.pk,
+        "ann@alpha.test",
+    )
+    assert (event.ip, event.user_agent, event.request_id) == ("10.1.2.3", "pytest-agent", "req-42")
+
+
+def test_a_system_event_without_actor(alpha):
+    with tenant_context(alpha):
+        event = audit_record(action="model.activated")
+
+    assert (event.actor_type, event.actor_user_id, event.actor_label) == ("system", None, "system")
+
+
+def test_undotted_actions_are_rejected(alpha):
+    with tenant_context(alpha), pytest.raises(ValueError, match="dotted names"):
+        audit_record(action="login")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_auditevent SET action = 'x.y'",
+        "DELETE FROM audit_auditevent",
+    ],
+)
+@pytest.mark.parametrize("schema", ["store_alpha", "public"])
+def test_the_database_refuses_update_and_delete(alpha, statement, schema):
+    _record_three(alpha)
+    audit_record(action="operator.noted")
+    context = tenant_context(alpha) if schema == "store_alpha" else _public()
+
+    with context:
+        before = list(AuditEvent.objects.order_by("id").values_list("id", "action"))
+        with (
+            pytest.raises((InternalError, ProgrammingError)) as raised,
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(statement)
+        after = list(AuditEvent.objects.order_by("id").values_list("id", "action"))
+
+    assert "audit events are append-only" in str(raised.value)
+    assert f"on {schema}.audit_auditevent refused" in str(raised.value)
+    assert after == before
+    assert len(before) >= 1
+
+
+class _public:
+    def __enter__(self):
+        connection.set_schema_to_public()
+
+    def __exit__(self, *exc):
+        connection.set_schema_to_public()
+
+
+def _behind_the_trigger(sql: str, params=()) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute(sql, params)
+        cursor.execute("SET LOCAL session_replication_role = origin")
+
+
+def test_an_altered_row_is_reported_by_verify_audit_chain(alpha, capsys):
+    events = _record_three(alpha)
+    call_command("verify_audit_chain", tenant="alpha")
+    assert capsys.readouterr().out == "Audit chain of alpha intact: 3 events verified.\n"
+
+    with tenant_context(alpha):
+        _behind_the_trigger(
+            "UPDATE audit_auditevent SET details = %s WHERE id = %s",
+            ['{"n": 99}', events[1].pk],
+        )
+    with pytest.raises(CommandError) as raised:
+        call_command("verify_audit_chain", tenant="alpha")
+
+    assert str(raised.value) == (
+        f"Audit chain of alpha broken at event {events[1].pk}: hash does not match the row's "
+        "content (1 events verified before it)."
+    )
+
+
+def test_a_deleted_row_is_reported_by_verify_audit_chain(alpha):
+    events = _record_three(alpha)
+
+    with tenant_context(alpha):
+        _behind_the_trigger("DELETE FROM audit_auditevent WHERE id = %s", [events[1].pk])
+        report = audit_chain_verify()
+
+    assert (report.ok, report.first_broken_id, report.checked) == (False, events[2].pk, 1)
+    assert report.reason == "prev_hash does not match the previous row's hash"
+
+
+def test_tenant_lifecycle_is_audited_once_each_in_the_operators_trail(db):
+    owner = UserFactory(email="founder@kappa.test")
+    operator = UserFactory(email="ops@shelfsense.test", is_staff=True)
+
+    tenant = tenant_create(slug="kappa", name="Kappa", owner=owner)
+    tenant_suspend(tenant=tenant, reason="unpaid", actor=operator)
+    tenant_reactivate(tenant=tenant, actor=operator)
+
+    connection.set_schema_to_public()
+    events = list(AuditEvent.objects.filter(target_type="tenant", target_id="kappa").order_by("id"))
+    assert [(e.action, e.actor_label) for e in events] == [
+        ("tenant.created", "founder@kappa.test"),
+        ("tenant.suspended", "ops@shelfsense.test"),
+        ("tenant.reactivated", "ops@shelfsense.test"),
+    ]
+    assert events[0].details == {"slug": "kappa", "name": "Kappa", "owner": "founder@kappa.test"}
+    assert events[1].details == {
+        "before": {"status": "active"},
+        "after": {"status": "suspended"},
+        "reason": "unpaid",
+    }
+    assert events[2].details == {"before": {"status": "suspended"}, "after": {"status": "active"}}
+    with tenant_context(tenant):
+        assert AuditEvent.objects.count() == 0
+    assert audit_chain_verify().ok
+
+
+def test_a_failed_change_leaves_no_audit_row(alpha):
+    before = AuditEvent.objects.count()
+
+    with pytest.raises(Exception):  # noqa: B017, PT011 - the slug is taken
+        tenant_create(slug="alpha", name="Again")
+
+    assert AuditEvent.objects.count() == before
+
+
+def test_csv_export_writes_every_event_and_audits_itself(alpha):
+    events = _record_three(alpha)
+    out = io.StringIO()
+
+    with tenant_context(alpha):
+        count = audit_export_csv(out=out, actor_label="tester")
+        exported = AuditEvent.objects.get(action="audit.exported")
+
+    rows = list(csv.reader(io.StringIO(out.getvalue())))
+    assert count == 3
+    assert rows[0] == list(CSV_COLUMNS)
+    assert [row[2] for row in rows[1:]] == ["test.step0", "test.step1", "test.step2"]
+    assert rows[1][9] == '{"n":0,"nested":{"a":[1,2.5],"b":2}}'
+    assert rows[3][-1] == events[2].hash
+    assert exported.details == {"events": 3, "since": None, "until": None}
+    assert exported.actor_label == "tester"
+
+
+def test_export_audit_csv_command_writes_a_file(alpha, tmp_path):
+    _record_three(alpha)
+    target = tmp_path / "alpha.csv"
+
+    call_command("export_audit_csv", tenant="alpha", output=str(target))
+
+    rows = list(csv.reader(target.open()))
+    assert len(rows) == 4
+    assert rows[0][0] == "id"
+
+
+def test_verify_and_export_refuse_unknown_stores(db):
+    with pytest.raises(CommandError, match=r"No store with slug 'nope'\."):
+        call_command("verify_audit_chain", tenant="nope")

@@ -1,0 +1,78 @@
+"""Test-wide fixtures: a real PostgreSQL test database with two committed stores (alpha and
+beta, each with one catalog row of its own) and a real Redis, cleared of this run's keys."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+from django_tenants.utils import tenant_context
+
+from apps.core.cache import redis_client
+from apps.tenants.models import Tenant
+from apps.tenants.selectors import store_domain
+from apps.tenants.services import public_tenant_ensure, tenant_create, tenant_template_migrate
+from tests.factories import ItemFactory
+
+
+def _clear_test_redis_keys() -> None:
+    client = redis_client()
+    prefix = settings.CACHES["default"]["KEY_PREFIX"]
+    for pattern in (f"*:{prefix}:*", f"{prefix}-channels*"):
+        for key in client.scan_iter(match=pattern, count=1000):
+            client.delete(key)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        tenant_template_migrate()
+        public_tenant_ensure()
+        for slug in ("alpha", "beta"):
+            tenant = tenant_create(slug=slug, name=f"{slug.title()} Store")
+            with tenant_context(tenant):
+                ItemFactory(item_id=f"{slug}-only", title=f"{slug.title()} only item")
+        connection.set_schema_to_public()
+    _clear_test_redis_keys()
+
+
+@pytest.fixture(autouse=True)
+def _public_schema_between_tests():
+    """A request through the test client leaves the connection on the store's schema."""
+    connection.set_schema_to_public()
+    yield
+    connection.set_schema_to_public()
+
+
+@pytest.fixture
+def alpha(db) -> Tenant:
+    return Tenant.objects.get(slug="alpha")
+
+
+@pytest.fixture
+def beta(db) -> Tenant:
+    return Tenant.objects.get(slug="beta")
+
+
+@pytest.fixture
+def store_client():
+    """`store_client(tenant)` → a test client whose requests go to that store's host."""
+
+    def make(tenant: Tenant, **defaults) -> Client:
+        return Client(HTTP_HOST=store_domain(tenant.slug), **defaults)
+
+    return make
+
+
+@pytest.fixture
+def public_client() -> Client:
+    return Client(HTTP_HOST=settings.BASE_DOMAIN)
+
+
+@pytest.fixture
+def websocket_db(monkeypatch):
+    """Websocket tests run the consumer's database calls on the test's own connection (inside
+    its transaction); Channels would otherwise close that connection between calls because
+    autocommit is off inside the test transaction."""
+    monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
