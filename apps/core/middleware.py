@@ -7,6 +7,10 @@ import hmac
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.auth import middleware as auth_middleware
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.messages import middleware as messages_middleware
+from django.contrib.sessions import middleware as sessions_middleware
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django_prometheus.exports import ExportToDjangoView
 
@@ -45,3 +49,38 @@ class ProbeMiddleware:
                 status=401,
             )
         return ExportToDjangoView(request)
+
+
+# --- cookieless API calls ----------------------------------------------------------------------
+# An integration calls /api/ with an API key and no cookies: no session, signed-in user or
+# flash message can apply to it, yet loading them cost about as much as serving a cached
+# recommendation list. These subclasses step aside for such requests and act as usual for
+# everything else (pages, and API calls that carry a session cookie). They stay subclasses of
+# Django's own so the framework's checks still recognise them.
+API_PREFIX = "/api/"
+
+
+def is_cookieless_api_request(request: HttpRequest) -> bool:
+    return request.path_info.startswith(API_PREFIX) and not request.META.get("HTTP_COOKIE")
+
+
+class SessionMiddleware(sessions_middleware.SessionMiddleware):
+    def __call__(self, request: HttpRequest):
+        if is_cookieless_api_request(request):
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+class AuthenticationMiddleware(auth_middleware.AuthenticationMiddleware):
+    def __call__(self, request: HttpRequest):
+        if is_cookieless_api_request(request):
+            request.user = AnonymousUser()
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+class MessageMiddleware(messages_middleware.MessageMiddleware):
+    def __call__(self, request: HttpRequest):
+        if is_cookieless_api_request(request):
+            return self.get_response(request)
+        return super().__call__(request)

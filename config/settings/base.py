@@ -85,14 +85,16 @@ MIDDLEWARE = [
     "apps.tenants.middleware.SuspendedTenantMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Session, authentication and messages step aside for cookieless /api/ calls
+    # (integrations): nothing of theirs applies there.
+    "apps.core.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.core.middleware.AuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     # Every store request of a signed-in user is checked against the store's memberships.
     "apps.users.middleware.StoreMembershipMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "apps.core.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
