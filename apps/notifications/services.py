@@ -22,6 +22,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.billing.entitlements import plan_feature_require
 from apps.core.errors import ApplicationError
 from apps.dashboard.live import store_push_on_commit
 from apps.notifications import anomaly, selectors
@@ -240,7 +241,9 @@ def webhook_endpoint_create(
     request: HttpRequest | None = None,
 ) -> tuple[WebhookEndpoint, str]:
     """Add an outgoing webhook for `kinds`; returns (endpoint, signing secret). The secret is
-    shown to the user once; rotate it with `webhook_endpoint_rotate_secret`. Audited."""
+    shown to the user once; rotate it with `webhook_endpoint_rotate_secret`. Audited. 403
+    `plan_upgrade_required` on a plan without outgoing webhooks."""
+    plan_feature_require(tenant=connection.tenant, feature="webhooks")
     _validate_webhook_url(url)
     if endpoint_format not in WebhookEndpoint.Format.values:
         raise ApplicationError("Unknown webhook format.", fields={"format": ["unknown"]})

@@ -24,6 +24,7 @@ from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from apps.audit.services import audit_record
+from apps.billing.entitlements import plan_feature_require, plan_limit_check
 from apps.catalog.models import Shopper
 from apps.core.cache import redis_client
 from apps.core.errors import ApplicationError
@@ -92,14 +93,25 @@ def model_version_start(
     actor_label: str = "",
     config: dict[str, Any] | None = None,
     dispatch: bool = True,
+    plan_limited: bool = True,
     request: HttpRequest | None = None,
 ) -> ModelVersion:
     """Create the next version in status `training` and (with `dispatch`) send the training
     task to the `training` queue after commit. Audited as `model.training_started`.
+    `plan_limited`: count against the plan's trainings a day (members and API keys; staff
+    commands and the nightly schedule pass False).
 
     Raises ApplicationError 409 `training_in_progress` while another training of the store
-    runs, 400 naming `config` for a configuration the engine rejects."""
+    runs, 400 naming `config` for a configuration the engine rejects, 403
+    `plan_upgrade_required` when today's trainings (UTC) already reach the plan's limit."""
     schema = _schema()
+    if plan_limited:
+        midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+        plan_limit_check(
+            tenant=connection.tenant,
+            limit="trainings_per_day",
+            in_use=ModelVersion.objects.filter(created_at__gte=midnight).count(),
+        )
     try:
         clean = TrainingConfig.from_dict({**default_training_config(), **(config or {})}).to_dict()
     except (TypeError, ValueError) as exc:
@@ -622,6 +634,7 @@ def experiment_create(
     Raises ApplicationError 400 naming the field, 409 `experiment_running` when another
     experiment runs."""
     _schema()
+    plan_feature_require(tenant=connection.tenant, feature="ab_tests")
     name = (name or "").strip() if isinstance(name, str) else ""
     if not name or len(name) > 100:
         raise ApplicationError(

@@ -30,7 +30,9 @@ def train_model_version(version_id: int) -> dict:
 def train_nightly() -> dict:
     """The store's scheduled training (beat entry created by `training_schedule_ensure`)."""
     try:
-        version = services.model_version_start(actor_label="schedule", dispatch=False)
+        version = services.model_version_start(
+            actor_label="schedule", dispatch=False, plan_limited=False
+        )
     except ApplicationError as exc:
         logger.info("nightly training skipped: %s", exc.message)
         return {"skipped": exc.code}

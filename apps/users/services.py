@@ -16,6 +16,7 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from apps.audit.services import audit_record
+from apps.billing.entitlements import plan_limit_check
 from apps.core.errors import ApplicationError
 from apps.notifications.services import notification_send
 from apps.tenants.models import Tenant
@@ -123,6 +124,15 @@ def invitation_from_token(token: str) -> Invitation:
     return invitation
 
 
+def _seats_taken(tenant: Tenant, now) -> int:
+    """Members plus invitations still waiting for an answer: each holds a seat."""
+    members = Membership.objects.filter(tenant_id=tenant.pk).count()
+    waiting = Invitation.objects.filter(
+        tenant_id=tenant.pk, status=Invitation.Status.PENDING, expires_at__gt=now
+    ).count()
+    return members + waiting
+
+
 @transaction.atomic
 def membership_invite(
     *,
@@ -171,6 +181,9 @@ def membership_invite(
         stale.status = Invitation.Status.REVOKED
         stale.save(update_fields=["status"])
     now = timezone.now()
+    plan_limit_check(
+        tenant=tenant, limit="team_seats", in_use=_seats_taken(tenant, now), field="email"
+    )
     invitation = Invitation.objects.create(
         tenant=tenant,
         email=email,
@@ -235,6 +248,10 @@ def invitation_accept(
             status_code=403,
         )
     tenant = invitation.tenant
+    if not Membership.objects.filter(user=user, tenant=tenant).exists():
+        # The plan may have shrunk since the invitation was sent.
+        members = Membership.objects.filter(tenant_id=tenant.pk).count()
+        plan_limit_check(tenant=tenant, limit="team_seats", in_use=members)
     membership, created = Membership.objects.get_or_create(
         user=user, tenant=tenant, defaults={"role": invitation.role}
     )

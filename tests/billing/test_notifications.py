@@ -49,10 +49,11 @@ def _rows(tenant) -> list[tuple]:
 
 
 def test_quota_warning_reaches_owners_in_app_by_email_once_and_by_webhook(
-    alpha, beta, settings, eager_celery, receiver, django_capture_on_commit_callbacks
+    alpha, beta, subscribe, settings, eager_celery, receiver, django_capture_on_commit_callbacks
 ):
-    # given alpha's two owners (one turned quota emails off), an admin, and a webhook for
-    # quota warnings
+    # given alpha on Starter (webhooks included) with two owners (one turned quota emails
+    # off), an admin, and a webhook for quota warnings
+    subscribe(alpha, "starter")
     settings.WEBHOOK_ALLOW_PRIVATE_HOSTS = True
     boss = MembershipFactory(tenant=alpha, user=UserFactory(email="boss@alpha.test")).user
     quiet = MembershipFactory(tenant=alpha, user=UserFactory(email="quiet@alpha.test")).user
@@ -61,14 +62,14 @@ def test_quota_warning_reaches_owners_in_app_by_email_once_and_by_webhook(
         notification_preferences_set(user=quiet, choices={("quota.warning", Channel.EMAIL): False})
         webhook_endpoint_create(url=receiver.url, kinds=["quota.warning"])
 
-    # when alpha's usage crosses 80% of the Free plan's 1,000,000 events
+    # when alpha's usage crosses 80% of the Starter plan's 5,000,000 events
     with django_capture_on_commit_callbacks(execute=True):
-        usage_record(tenant=alpha, metric="events_ingested", amount=800_000, now=NOW)
+        usage_record(tenant=alpha, metric="events_ingested", amount=4_000_000, now=NOW)
 
     # then both owners (not the admin) have the in-app warning ...
     title = "80% of the monthly events ingested quota used"
     body = (
-        "This month's events ingested reached 80% of the plan's quota (800000/1000000). "
+        "This month's events ingested reached 80% of the plan's quota (4000000/5000000). "
         "Upgrade on the billing page to raise it."
     )
     assert _rows(alpha) == [

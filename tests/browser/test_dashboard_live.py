@@ -32,6 +32,7 @@ from django.db import connection, connections
 from django.test import override_settings
 from django_tenants.utils import tenant_context
 
+from apps.billing.models import Plan, Subscription
 from apps.core.cache import redis_client
 from apps.users.models import Membership, User
 from apps.users.services import membership_invite
@@ -163,6 +164,10 @@ def live_store(django_db_setup, django_db_blocker, tmp_path_factory):
         owner = User.objects.create_user(email="browser-owner@example.test", password=PASSWORD)
         EmailAddress.objects.create(user=owner, email=owner.email, verified=True, primary=True)
         tenant = tenant_create(slug=SLUG, name="Browser Demo Store", owner=owner)
+        # Growth: the test runs an experiment, trains twice and fills three seats.
+        Subscription.objects.create(
+            tenant=tenant, plan=Plan.objects.get(code="growth"), status=Subscription.Status.ACTIVE
+        )
         _, key = api_key_for(tenant, scopes=("ingest", "recommend", "manage"), name="Browser")
         analyst = User.objects.create_user(email="browser-analyst@example.test")
         Membership.objects.create(user=analyst, tenant=tenant, role=Membership.Role.ANALYST)

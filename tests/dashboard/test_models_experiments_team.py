@@ -25,7 +25,7 @@ from tests.factories import (
     UserFactory,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("growth_stores")]
 
 ROLES = ["owner", "admin", "developer", "analyst"]
 TRAINERS = {"owner", "admin", "developer"}

@@ -103,6 +103,7 @@ def test_store_rename_follows_manage_members(alpha, store_client, role, allowed)
         assert audit_after == audit_before
 
 
+@pytest.mark.usefixtures("growth_stores")
 @pytest.mark.parametrize(("role", "allowed"), [("admin", True), ("developer", False)])
 def test_webhook_creation_follows_manage_members(alpha, store_client, settings, role, allowed):
     settings.WEBHOOK_ALLOW_PRIVATE_HOSTS = False
@@ -130,6 +131,7 @@ def test_webhook_creation_follows_manage_members(alpha, store_client, settings, 
         assert endpoints == []
 
 
+@pytest.mark.usefixtures("growth_stores")
 def test_webhook_to_a_private_address_is_refused(alpha, store_client, settings):
     settings.WEBHOOK_ALLOW_PRIVATE_HOSTS = False
     client, _ = _member_client(store_client, alpha, "owner")

@@ -81,7 +81,7 @@ def committed(fn):
     return result["value"]
 
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("growth_stores")]
 
 
 def _wait_for(predicate, timeout=20.0):

@@ -43,7 +43,7 @@ from config.celery import app as celery_app
 from tests.factories import MembershipFactory, ModelVersionFactory, UserFactory, api_key_for
 from tests.notifications.test_webhooks import committed
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("growth_stores")]
 
 TINY_CONFIG = {"search": False, "time_budget_seconds": 1, "als": {"factors": 8, "iterations": 2}}
 

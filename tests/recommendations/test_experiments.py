@@ -17,7 +17,7 @@ from apps.recommendations.serving import experiment_bucket
 from tests.factories import ImpressionFactory
 from tests.recommendations.test_serving_api import _recent
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("growth_stores")]
 
 TWO_ARMS = [
     {"name": "control", "traffic_percent": 50},

@@ -19,7 +19,7 @@ from apps.recommendations.models import ModelVersion
 from apps.recommendations.training import activation_decision
 from tests.recommendations.conftest import TINY_CONFIG, train_now
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("growth_stores")]
 
 
 def metrics(final: float, popularity: float, strategy: str = "als+rerank") -> dict:

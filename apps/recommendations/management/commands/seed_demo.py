@@ -65,7 +65,10 @@ class Command(BaseCommand):
             overrides = json.loads(options["config"]) if options["config"] else None
             services.training_schedule_ensure()
             version = services.model_version_start(
-                actor_label="command:seed_demo", config=overrides, dispatch=False
+                actor_label="command:seed_demo",
+                config=overrides,
+                dispatch=False,
+                plan_limited=False,
             )
             self.stdout.write(f"{store.slug}: training {version.label}...")
             version = services.model_version_train(version_id=version.pk, precompute="sync")

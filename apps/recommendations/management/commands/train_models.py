@@ -50,7 +50,10 @@ class Command(BaseCommand):
         services.training_schedule_ensure()
         try:
             version = services.model_version_start(
-                actor_label="command:train_models", config=overrides, dispatch=not sync
+                actor_label="command:train_models",
+                config=overrides,
+                dispatch=not sync,
+                plan_limited=False,
             )
         except ApplicationError as exc:
             raise CommandError(f"{store.slug}: {exc.message} {exc.fields or ''}".strip()) from exc
