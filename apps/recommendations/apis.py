@@ -172,7 +172,8 @@ class ModelVersionListApi(ManageApi):
 class ModelTrainApi(ManageApi):
     def post(self, request):
         version = services.model_version_start(
-            actor_label=f"api_key:{request.auth.prefix}", request=request
+            actor_label=f"{services.API_KEY_LABEL_PREFIX}{request.auth.prefix}",
+            request=request,
         )
         return Response(ModelVersionOutput(version).data, status=status.HTTP_202_ACCEPTED)
 

@@ -18,7 +18,7 @@ import orjson
 import redis
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
@@ -46,6 +46,9 @@ from ml.data import Interactions
 from ml.pipeline import TrainingConfig, train
 
 logger = logging.getLogger(__name__)
+
+# `started_by_label` of versions an API key started: "api_key:<prefix>".
+API_KEY_LABEL_PREFIX = "api_key:"
 
 Precompute = Literal["async", "sync", "none"]
 _TRAINING_LOCK_CLASS = 7_301  # pg advisory lock class of "one training per store"
@@ -107,10 +110,13 @@ def model_version_start(
     schema = _schema()
     if plan_limited:
         midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+        # Only what members and API keys started counts: the demo seed, staff commands and
+        # the nightly schedule do not use up a store's trainings.
+        started_today = ModelVersion.objects.filter(created_at__gte=midnight).filter(
+            Q(started_by_id__isnull=False) | Q(started_by_label__startswith=API_KEY_LABEL_PREFIX)
+        )
         plan_limit_check(
-            tenant=connection.tenant,
-            limit="trainings_per_day",
-            in_use=ModelVersion.objects.filter(created_at__gte=midnight).count(),
+            tenant=connection.tenant, limit="trainings_per_day", in_use=started_today.count()
         )
     try:
         clean = TrainingConfig.from_dict({**default_training_config(), **(config or {})}).to_dict()

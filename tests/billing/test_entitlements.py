@@ -108,27 +108,33 @@ def test_an_invitation_cannot_be_accepted_once_the_seats_are_gone(alpha, subscri
     assert Membership.objects.filter(tenant=alpha).count() == 2
 
 
-def test_trainings_a_day_count_todays_versions_and_spare_staff_commands(alpha, subscribe):
+def test_trainings_a_day_count_todays_member_starts_and_spare_staff_commands(alpha):
+    member = MembershipFactory(tenant=alpha, role="developer").user
     with tenant_context(alpha):
-        yesterday = ModelVersionFactory(number=1)
+        # the demo seed's or a staff command's training does not use up the day's one (Free),
+        # nor does yesterday's
+        recommendation_services.model_version_start(
+            actor_label="command:seed_demo", dispatch=False, plan_limited=False
+        )
+        ModelVersion.objects.update(status=ModelVersion.Status.FAILED)
+        yesterday = ModelVersionFactory(number=2, started_by_id=member.pk)
         ModelVersion.objects.filter(pk=yesterday.pk).update(
             created_at=timezone.now() - timedelta(days=1)
         )
-        # yesterday's training does not count against today's one (Free)
-        first = recommendation_services.model_version_start(dispatch=False)
+        first = recommendation_services.model_version_start(started_by=member, dispatch=False)
         ModelVersion.objects.filter(pk=first.pk).update(status=ModelVersion.Status.FAILED)
 
         with pytest.raises(ApplicationError) as refused:
-            recommendation_services.model_version_start(dispatch=False)
+            recommendation_services.model_version_start(started_by=member, dispatch=False)
         assert refused.value.message == (
             "The Free plan includes 1 training a day, all in use. Upgrade to Starter on the "
             "billing page."
         )
-        assert ModelVersion.objects.count() == 2
+        assert ModelVersion.objects.count() == 3
 
         # staff commands and the nightly schedule are not limited
         staff = recommendation_services.model_version_start(dispatch=False, plan_limited=False)
-        assert staff.number == 3
+        assert staff.number == 4
 
 
 def test_the_experiments_page_tells_a_free_store_which_plan_it_needs(alpha, store_client):
