@@ -638,7 +638,7 @@ def experiment_create(
     serving picks it up after commit.
 
     Raises ApplicationError 400 naming the field, 409 `experiment_running` when another
-    experiment runs."""
+    experiment runs, 403 `plan_upgrade_required` on a plan without A/B tests."""
     _schema()
     plan_feature_require(tenant=connection.tenant, feature="ab_tests")
     name = (name or "").strip() if isinstance(name, str) else ""

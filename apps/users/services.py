@@ -145,7 +145,8 @@ def membership_invite(
 ) -> Invitation:
     """Invite `email` to the store with `role` (not owner: ownership is transferred). Emails
     the signed link on commit. Audited `member.invited`. Errors: 403 if the inviter may not
-    manage members, 400 bad email/role, 409 already a member or already invited."""
+    manage members or every seat of the plan is taken (members and pending invitations), 400
+    bad email/role, 409 already a member or already invited."""
     _actor_membership(tenant=tenant, actor=invited_by, action="manage_members")
     email = User.objects.normalize_email((email or "").strip()).lower()
     try:
