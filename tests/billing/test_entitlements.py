@@ -150,3 +150,14 @@ def test_the_experiments_page_tells_a_free_store_which_plan_it_needs(alpha, stor
     assert "A/B tests are not part of the Free plan. Upgrade to Growth" in response.content.decode()
     with tenant_context(alpha):
         assert Experiment.objects.count() == 0
+
+
+def test_one_stores_plan_never_unlocks_another_stores_features(alpha, beta, subscribe):
+    subscribe(alpha, "growth")
+
+    with tenant_context(beta), pytest.raises(ApplicationError) as refused:
+        recommendation_services.experiment_create(name="x", arms=TWO_ARMS)
+
+    assert "not part of the Free plan" in refused.value.message
+    with tenant_context(beta):
+        assert Experiment.objects.count() == 0
