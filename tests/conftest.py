@@ -9,13 +9,11 @@ from django.db import connection
 from django.test import Client
 from django_tenants.utils import tenant_context
 
-from apps.billing.models import Plan, Subscription
-from apps.billing.selectors import billing_state_forget
 from apps.core.cache import redis_client
 from apps.tenants.models import Tenant
 from apps.tenants.selectors import store_domain
 from apps.tenants.services import public_tenant_ensure, tenant_create, tenant_template_migrate
-from tests.factories import ItemFactory, SubscriptionFactory
+from tests.factories import ItemFactory, subscribe_store
 
 
 def _clear_test_redis_keys() -> None:
@@ -61,14 +59,7 @@ def beta(db) -> Tenant:
 def subscribe(db):
     """`subscribe(tenant, "growth")` puts the store on that plan (active) for the test."""
 
-    def make(tenant: Tenant, code: str) -> Subscription:
-        sub = SubscriptionFactory(
-            tenant=tenant, plan=Plan.objects.get(code=code), status=Subscription.Status.ACTIVE
-        )
-        billing_state_forget(tenant.schema_name)
-        return sub
-
-    return make
+    return subscribe_store
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from django_tenants.utils import tenant_context
 
 from apps.apikeys.services import api_key_create
 from apps.billing.models import Plan, Subscription, UsageRecord
+from apps.billing.selectors import billing_state_forget
 from apps.catalog.models import Event, Item, Shopper
 from apps.recommendations.models import Impression, ModelVersion
 from apps.users.models import Membership, User
@@ -84,6 +85,16 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
 
     plan = factory.LazyFunction(lambda: Plan.objects.get(code="free"))
     status = Subscription.Status.NONE
+
+
+def subscribe_store(tenant, code: str) -> Subscription:
+    """Put the store on plan `code`, active (committed when the caller is not in a test
+    transaction); its cached billing state is dropped."""
+    sub = SubscriptionFactory(
+        tenant=tenant, plan=Plan.objects.get(code=code), status=Subscription.Status.ACTIVE
+    )
+    billing_state_forget(tenant.schema_name)
+    return sub
 
 
 class UsageRecordFactory(factory.django.DjangoModelFactory):

@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 
 from apps.core.errors import json_error_response
+from apps.core.middleware import API_PREFIX
 from apps.core.negotiation import wants_json
 from apps.tenants.selectors import public_url
 from apps.users.permissions import request_membership, store_signin_url
@@ -22,7 +23,6 @@ from apps.users.permissions import request_membership, store_signin_url
 # Paths a store host serves without a member's session: the API (its own authentication),
 # static files, and the session hand-off/logout endpoints.
 OPEN_PREFIXES = ("/static/", "/media/", "/accounts/handoff/", "/accounts/logout/")
-API_PREFIX = "/api/"
 
 
 class StoreMembershipMiddleware:

@@ -32,11 +32,10 @@ from django.db import connection, connections
 from django.test import override_settings
 from django_tenants.utils import tenant_context
 
-from apps.billing.models import Plan, Subscription
 from apps.core.cache import redis_client
 from apps.users.models import Membership, User
 from apps.users.services import membership_invite
-from tests.factories import api_key_for
+from tests.factories import api_key_for, subscribe_store
 from tests.workers import running_worker
 
 # `django_db` so the session's test database is set up; the test itself reads nothing through
@@ -165,9 +164,7 @@ def live_store(django_db_setup, django_db_blocker, tmp_path_factory):
         EmailAddress.objects.create(user=owner, email=owner.email, verified=True, primary=True)
         tenant = tenant_create(slug=SLUG, name="Browser Demo Store", owner=owner)
         # Growth: the test runs an experiment, trains twice and fills three seats.
-        Subscription.objects.create(
-            tenant=tenant, plan=Plan.objects.get(code="growth"), status=Subscription.Status.ACTIVE
-        )
+        subscribe_store(tenant, "growth")
         _, key = api_key_for(tenant, scopes=("ingest", "recommend", "manage"), name="Browser")
         analyst = User.objects.create_user(email="browser-analyst@example.test")
         Membership.objects.create(user=analyst, tenant=tenant, role=Membership.Role.ANALYST)

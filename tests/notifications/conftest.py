@@ -4,10 +4,9 @@ inside a test's transaction would be invisible there."""
 import pytest
 from django.db import connection
 
-from apps.billing.models import Plan
 from apps.tenants.services import tenant_create
 from apps.users.models import User
-from tests.factories import SubscriptionFactory
+from tests.factories import subscribe_store
 from tests.workers import running_worker
 
 
@@ -16,7 +15,7 @@ def committed_store(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         owner = User.objects.create_user(email="hooks-owner@example.test", password="x-pass-123")
         tenant = tenant_create(slug="dashhooks", name="Hooks Store", owner=owner)
-        SubscriptionFactory(tenant=tenant, plan=Plan.objects.get(code="growth"), status="active")
+        subscribe_store(tenant, "growth")
         connection.set_schema_to_public()
         yield tenant, owner
         connection.set_schema_to_public()

@@ -20,7 +20,6 @@ from django.test import override_settings
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from apps.billing.models import Plan
 from apps.catalog.services import events_ingest, items_upsert
 from apps.core.cache import redis_client
 from apps.dashboard.consumers import store_group
@@ -30,7 +29,7 @@ from apps.recommendations.models import ModelVersion
 from apps.tenants.models import Tenant
 from apps.tenants.services import tenant_create
 from ml.datasets.movielens import iter_ml100k_items, iter_ml100k_ratings
-from tests.factories import SubscriptionFactory, api_key_for
+from tests.factories import api_key_for, subscribe_store
 
 DATASETS = Path(settings.BASE_DIR) / ".data" / "datasets"
 SUBSET_USERS = 120
@@ -106,7 +105,7 @@ def stores(django_db_setup, django_db_blocker, media_root, movielens):
         a = tenant_create(slug="recs-a", name="Recs A")
         b = tenant_create(slug="recs-b", name="Recs B")
         for store in (a, b):  # Growth: experiments and a few trainings a day
-            SubscriptionFactory(tenant=store, plan=Plan.objects.get(code="growth"), status="active")
+            subscribe_store(store, "growth")
         # A layer instance of our own: receiving binds it to this fixture's event loops, which
         # must not leak into the shared layer other tests' consumers use.
         layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
