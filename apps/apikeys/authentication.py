@@ -66,21 +66,23 @@ def _redis_gate(
     rate = parse_rate(settings.API_KEY_RATE_LIMIT)
     now_ts = now.timestamp()
 
-    def queue(pipe) -> None:
-        pipe.exists(cache.revoked_marker_key(schema, api_key.prefix))
-        if rate is not None:
-            window_key = cache.throttle_key(schema, api_key.prefix, int(now_ts // rate[1]))
-            pipe.incr(window_key)
-            pipe.expire(window_key, rate[1] + 1)
-        pipe.set(
+    commands: list[tuple] = [("EXISTS", cache.revoked_marker_key(schema, api_key.prefix))]
+    if rate is not None:
+        window_key = cache.throttle_key(schema, api_key.prefix, int(now_ts // rate[1]))
+        commands += [("INCR", window_key), ("EXPIRE", window_key, rate[1] + 1)]
+    commands.append(
+        (
+            "SET",
             cache.last_used_marker_key(schema, api_key.prefix),
             1,
-            nx=True,
-            ex=LAST_USED_REFRESH_SECONDS,
+            "NX",
+            "EX",
+            LAST_USED_REFRESH_SECONDS,
         )
+    )
 
     try:
-        results = batch.add(queue).result()
+        results = batch.add(*commands).result()
     except redis.RedisError:
         # Redis down: keep serving (availability first); local expiry still ends revoked keys.
         logger.warning("API key gate skipped: Redis unavailable")

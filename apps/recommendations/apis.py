@@ -9,7 +9,8 @@ Management endpoints use serializers as usual.
 from __future__ import annotations
 
 from django.http import HttpResponse
-from rest_framework import serializers, status
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import exceptions, serializers, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -76,12 +77,60 @@ def _json(served: serving.Served) -> HttpResponse:
 
 
 class RecommendApi(APIView):
+    """The serving endpoints. Declared and documented as DRF views, but a GET is dispatched
+    without DRF's per-request machinery (Request wrapper, content negotiation, response
+    finalisation), which measured ~75 µs of a ~400 µs cached request: the view's own
+    authenticators and permissions run on the Django request, and any refusal or error is
+    answered by DRF's `handle_exception`, so the responses are the ones APIView gives. Other
+    methods go through APIView.dispatch."""
+
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [RequireScope("recommend")]
 
+    @classmethod
+    def as_view(cls, **initkwargs):
+        drf_view = super().as_view(**initkwargs)
+
+        def view(request, *args, **kwargs):
+            if request.method != "GET":
+                return drf_view(request, *args, **kwargs)
+            return cls(**initkwargs).dispatch_get(request, *args, **kwargs)
+
+        view.cls = cls
+        view.initkwargs = drf_view.initkwargs
+        return csrf_exempt(view)
+
+    def before_authentication(self, request, **kwargs) -> None:
+        """Hook: queue Redis reads in the request's batch, to share the key gate's round trip."""
+
+    def dispatch_get(self, request, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+        try:
+            self.before_authentication(request, **kwargs)
+            for authenticator in self.get_authenticators():
+                identity = authenticator.authenticate(request)
+                if identity is not None:
+                    break
+            else:
+                raise exceptions.NotAuthenticated()
+            request.auth = identity[1]
+            for permission in self.get_permissions():
+                if not permission.has_permission(request, self):
+                    raise exceptions.PermissionDenied()
+            return self.get(request, *args, **kwargs)
+        except Exception as exc:
+            self.request = self.initialize_request(request, *args, **kwargs)
+            self.headers = self.default_response_headers
+            response = self.handle_exception(exc)
+            return self.finalize_response(self.request, response, *args, **kwargs)
+
     def perform_content_negotiation(self, request, force=False):
-        # JSON is the only representation; skip the negotiation on the hot path.
+        # JSON is the only representation.
         return _RENDERER, _RENDERER.media_type
+
+    def initial(self, request, *args, **kwargs):
+        self.before_authentication(request._request, **kwargs)
+        super().initial(request, *args, **kwargs)
 
 
 class ManageApi(APIView):
@@ -92,23 +141,20 @@ class ManageApi(APIView):
 class ShopperRecommendationsApi(RecommendApi):
     prefetch: serving.ShopperPrefetch | None = None
 
-    def initial(self, request, *args, **kwargs):
-        # Queue the cache read before authentication: the API-key gate sends it along with its
-        # own commands, one Redis round trip for both. Input errors are left to get(), after
-        # authentication, so an unauthenticated request still gets its 401 first.
-        user_id = kwargs.get("user_id", "")
+    def before_authentication(self, request, user_id: str = "", **kwargs) -> None:
+        # Input errors are left to get(), after authentication, so an unauthenticated request
+        # still gets its 401 first.
         try:
-            exclude_seen = _flag(request._request.GET, "exclude_seen", True)
+            exclude_seen = _flag(request.GET, "exclude_seen", True)
         except ApplicationError:
-            exclude_seen = None
-        if exclude_seen is not None and 0 < len(user_id) <= ID_MAX_LENGTH:
+            return
+        if 0 < len(user_id) <= ID_MAX_LENGTH:
             self.prefetch = serving.shopper_prefetch(
                 batch=request_batch(request), user_id=user_id, exclude_seen=exclude_seen
             )
-        super().initial(request, *args, **kwargs)
 
     def get(self, request, user_id: str):
-        query = request._request.GET
+        query = request.GET
         served = serving.recommend_for_shopper(
             user_id=_id(user_id, "user_id"),
             filters=_filters(query),
@@ -121,7 +167,7 @@ class ShopperRecommendationsApi(RecommendApi):
 class BuyAgainApi(RecommendApi):
     def get(self, request, user_id: str):
         served = serving.recommend_buy_again(
-            user_id=_id(user_id, "user_id"), filters=_filters(request._request.GET)
+            user_id=_id(user_id, "user_id"), filters=_filters(request.GET)
         )
         return _json(served)
 
@@ -131,7 +177,7 @@ class SimilarItemsApi(RecommendApi):
 
     def get(self, request, item_id: str):
         served = serving.recommend_for_item(
-            item_id=_id(item_id, "item_id"), kind=self.kind, filters=_filters(request._request.GET)
+            item_id=_id(item_id, "item_id"), kind=self.kind, filters=_filters(request.GET)
         )
         return _json(served)
 
@@ -142,7 +188,7 @@ class BoughtTogetherApi(SimilarItemsApi):
 
 class TrendingApi(RecommendApi):
     def get(self, request):
-        return _json(serving.recommend_trending(filters=_filters(request._request.GET)))
+        return _json(serving.recommend_trending(filters=_filters(request.GET)))
 
 
 # --- models ------------------------------------------------------------------------------------

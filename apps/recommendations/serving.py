@@ -441,7 +441,7 @@ def shopper_prefetch(
         return None
     arm = state.arm_for(user_id)
     keys = _shopper_keys(schema, arm, user_id, exclude_seen)
-    return ShopperPrefetch(state, arm, batch.add(lambda pipe: pipe.mget(keys)))
+    return ShopperPrefetch(state, arm, batch.add(("MGET", *keys)))
 
 
 def recommend_for_shopper(

@@ -19,20 +19,36 @@ def keys():
 def test_queued_commands_go_out_in_one_round_trip_in_order(keys, monkeypatch):
     redis_client().set(keys[0], b"cached")
     batch = RedisBatch()
-    gate = batch.add(lambda pipe: (pipe.incr(keys[1]), pipe.set(keys[2], 1, nx=True)))
-    read = batch.add(lambda pipe: pipe.mget([keys[0], keys[2]]))
-    sent = []
-    execute = redis.client.Pipeline.execute
+    gate = batch.add(("INCR", keys[1]), ("SET", keys[2], 1, "NX"))
+    read = batch.add(("MGET", keys[0], keys[2]))
+    writes = []
+    send = redis.Connection.send_packed_command
     monkeypatch.setattr(
-        redis.client.Pipeline, "execute", lambda self, *a, **k: sent.append(1) or execute(self)
+        redis.Connection,
+        "send_packed_command",
+        lambda self, *a, **k: writes.append(1) or send(self, *a, **k),
     )
 
     gate_values = gate.result()
     read_values = read.result()
 
-    assert sent == [1]
-    assert gate_values == [1, True]
+    assert writes == [1]
+    assert gate_values == [1, b"OK"]
     assert read_values == [[b"cached", b"1"]]
+
+
+def test_an_error_reply_fails_the_batch_and_leaves_no_reply_behind(keys):
+    redis_client().set(keys[0], b"not a number")
+    batch = RedisBatch()
+    failing = batch.add(("INCR", keys[0]))
+    after = batch.add(("GET", keys[0]))
+
+    with pytest.raises(redis.ResponseError):
+        failing.result()
+    with pytest.raises(redis.ResponseError):
+        after.result()
+    # The connection that still held the GET's reply was dropped: the next batch reads its own.
+    assert RedisBatch().add(("GET", keys[0])).result() == [b"not a number"]
 
 
 def test_a_redis_failure_reaches_every_pending_part(settings):
@@ -40,8 +56,8 @@ def test_a_redis_failure_reaches_every_pending_part(settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     try:
         batch = RedisBatch()
-        first = batch.add(lambda pipe: pipe.get("a"))
-        second = batch.add(lambda pipe: pipe.get("b"))
+        first = batch.add(("GET", "a"))
+        second = batch.add(("GET", "b"))
         with pytest.raises(redis.ConnectionError):
             first.result()
         with pytest.raises(redis.ConnectionError):
