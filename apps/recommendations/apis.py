@@ -8,8 +8,9 @@ Management endpoints use serializers as usual.
 
 from __future__ import annotations
 
+import functools
+
 from django.http import HttpResponse
-from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -96,9 +97,10 @@ class RecommendApi(APIView):
                 return drf_view(request, *args, **kwargs)
             return cls(**initkwargs).dispatch_get(request, *args, **kwargs)
 
-        view.cls = cls
-        view.initkwargs = drf_view.initkwargs
-        return csrf_exempt(view)
+        # Keep what Django, DRF and drf-spectacular read off the view (view_class, cls,
+        # initkwargs, csrf_exempt, name, docstring).
+        functools.update_wrapper(view, drf_view)
+        return view
 
     def before_authentication(self, request, **kwargs) -> None:
         """Hook: queue Redis reads in the request's batch, to share the key gate's round trip."""
