@@ -118,7 +118,10 @@ class RecommendApi(APIView):
             request.auth = identity[1]
             for permission in self.get_permissions():
                 if not permission.has_permission(request, self):
-                    raise exceptions.PermissionDenied()
+                    # What APIView.permission_denied raises for an authenticated request.
+                    raise exceptions.PermissionDenied(
+                        getattr(permission, "message", None), getattr(permission, "code", None)
+                    )
             return self.get(request, *args, **kwargs)
         except Exception as exc:
             self.request = self.initialize_request(request, *args, **kwargs)
