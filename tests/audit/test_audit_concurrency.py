@@ -1,0 +1,98 @@
+"""Concurrent writers on one store's trail, each in its own connection and committed
+transactions as in production: the chain stays one linear, verifiable list."""
+
+import threading
+import uuid
+
+import pytest
+from django.db import connection, connections, transaction
+from django.db.models import Count
+from django_tenants.utils import tenant_context
+
+from apps.audit.models import AuditEvent
+from apps.audit.selectors import audit_chain_verify
+from apps.audit.services import audit_record
+from apps.tenants.models import Tenant
+from apps.tenants.services import tenant_create
+
+pytestmark = pytest.mark.django_db
+
+WRITERS = 4
+ROUNDS = 15  # each round: one single-event transaction and one two-event transaction
+
+
+def _in_own_connection(fn):
+    """Run `fn` in a thread, on that thread's own database connection, so what it writes is
+    committed outside the test's transaction."""
+    outcome: dict[str, object] = {}
+
+    def run():
+        try:
+            outcome["value"] = fn()
+        except BaseException as exc:  # re-raised in the test's thread
+            outcome["error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+def _drop(tenant: Tenant) -> None:
+    connection.set_schema_to_public()
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP SCHEMA IF EXISTS "{tenant.schema_name}" CASCADE')
+    Tenant.objects.filter(pk=tenant.pk).delete()
+
+
+def test_concurrent_appends_keep_one_linear_chain(db):
+    slug = f"audit-race-{uuid.uuid4().hex[:6]}"
+    tenant = _in_own_connection(lambda: tenant_create(slug=slug, name="Audit race"))
+    start = threading.Barrier(WRITERS)
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            with tenant_context(tenant):
+                start.wait()
+                for round_ in range(ROUNDS):
+                    audit_record(action="test.race", target_id=f"{n}-{round_}-a")
+                    with transaction.atomic():
+                        audit_record(action="test.race", target_id=f"{n}-{round_}-b")
+                        audit_record(action="test.race", target_id=f"{n}-{round_}-c")
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    try:
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+
+        def inspect():
+            with tenant_context(tenant):
+                forks = (
+                    AuditEvent.objects.values("prev_hash")
+                    .annotate(n=Count("id"))
+                    .filter(n__gt=1)
+                    .count()
+                )
+                report = audit_chain_verify()
+                return (
+                    AuditEvent.objects.filter(action="test.race").count(),
+                    forks,
+                    report.ok,
+                    report.checked == AuditEvent.objects.count(),
+                )
+
+        assert _in_own_connection(inspect) == (WRITERS * ROUNDS * 3, 0, True, True)
+    finally:
+        _in_own_connection(lambda: _drop(tenant))
