@@ -14,32 +14,12 @@ from apps.audit.selectors import audit_chain_verify
 from apps.audit.services import audit_record
 from apps.tenants.models import Tenant
 from apps.tenants.services import tenant_create
+from tests.transactions import committed
 
 pytestmark = pytest.mark.django_db
 
 WRITERS = 4
 ROUNDS = 15  # each round: one single-event transaction and one two-event transaction
-
-
-def _in_own_connection(fn):
-    """Run `fn` in a thread, on that thread's own database connection, so what it writes is
-    committed outside the test's transaction."""
-    outcome: dict[str, object] = {}
-
-    def run():
-        try:
-            outcome["value"] = fn()
-        except BaseException as exc:  # re-raised in the test's thread
-            outcome["error"] = exc
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
 
 
 def _drop(tenant: Tenant) -> None:
@@ -51,7 +31,7 @@ def _drop(tenant: Tenant) -> None:
 
 def test_concurrent_appends_keep_one_linear_chain(db):
     slug = f"audit-race-{uuid.uuid4().hex[:6]}"
-    tenant = _in_own_connection(lambda: tenant_create(slug=slug, name="Audit race"))
+    tenant = committed(lambda: tenant_create(slug=slug, name="Audit race"))
     start = threading.Barrier(WRITERS)
     errors: list[BaseException] = []
 
@@ -93,6 +73,6 @@ def test_concurrent_appends_keep_one_linear_chain(db):
                     report.checked == AuditEvent.objects.count(),
                 )
 
-        assert _in_own_connection(inspect) == (WRITERS * ROUNDS * 3, 0, True, True)
+        assert committed(inspect) == (WRITERS * ROUNDS * 3, 0, True, True)
     finally:
-        _in_own_connection(lambda: _drop(tenant))
+        committed(lambda: _drop(tenant))

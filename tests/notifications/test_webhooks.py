@@ -18,6 +18,7 @@ from apps.notifications.services import (
     webhook_delivery_resend,
     webhook_endpoint_create,
 )
+from tests.transactions import committed
 
 
 def _readme_verifier():
@@ -58,27 +59,6 @@ class Receiver:
 
     def close(self):
         self.server.shutdown()
-
-
-def committed(fn):
-    """Run `fn` in its own thread and connection, so its writes commit (and their on_commit
-    dispatches fire) while the test's own connection stays inside the test transaction."""
-    result = {}
-
-    def run():
-        try:
-            result["value"] = fn()
-        except BaseException as exc:
-            result["error"] = exc
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
 
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("growth_stores")]
