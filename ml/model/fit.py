@@ -1,0 +1,316 @@
+"""Fitting every candidate generator and the serving arrays into a :class:`RecommenderModel`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import lightgbm as lgb
+import numpy as np
+import scipy.sparse as sp
+
+from ml.candidates.als import AlsParams, fit_als, item_neighbors, normalized
+from ml.candidates.buy_again import buy_again_scores, cell_intervals, item_intervals
+from ml.candidates.content import content_embeddings, item_texts
+from ml.candidates.cooccurrence import cooccurrence_matrix, session_ids
+from ml.candidates.popularity import TimeBins, popularity_scores, trending_scores
+from ml.candidates.segments import fit_segments
+from ml.data import (
+    Catalog,
+    EventWeights,
+    Interactions,
+    UserItemTable,
+    build_index,
+    build_user_item_table,
+    event_weights_array,
+)
+from ml.model.artifact import RecommenderModel
+from ml.model.config import MAX_CATS, MAX_NEIGHBOR_ITEMS, N_RECENT, NEIGHBORS
+
+
+@dataclass
+class FitOptions:
+    """Everything :func:`fit_model` needs besides data."""
+
+    als: AlsParams | None = field(default_factory=AlsParams)
+    weights: EventWeights = field(default_factory=EventWeights)
+    half_life_days: float | None = None
+    trending_half_life_days: float = 7.0
+    cooccurrence_measure: str = "jaccard"
+    cooccurrence_min_support: int = 2
+    content_dim: int = 64
+    random_state: int = 0
+    num_threads: int = 0
+
+
+def fit_model(
+    interactions: Interactions,
+    catalog: Catalog | None,
+    options: FitOptions,
+    *,
+    reference_ts: int | None = None,
+    precomputed_factors: tuple[np.ndarray, np.ndarray] | None = None,
+    timings: dict[str, float] | None = None,
+) -> RecommenderModel:
+    """Fit every candidate generator and the serving arrays on ``interactions``.
+
+    Strategy is ``"als"`` when ALS was fitted (``options.als`` not None and there are events),
+    ``"popularity"`` otherwise; attach a ranker with :func:`attach_ranker`. ``reference_ts``
+    ("now" for recency features; default: the latest event) must not precede the data.
+    ``precomputed_factors`` (user, item) skips the ALS fit when they were fitted on exactly
+    this data and index (the search already did). ``timings`` receives seconds per step.
+    """
+    timings = timings if timings is not None else {}
+    t0 = time.perf_counter()
+    catalog = catalog if catalog is not None else Catalog.empty()
+    user_index, item_index = build_index(interactions, catalog)
+    n_users, n_items = len(user_index), len(item_index)
+    ts = interactions.timestamps
+    ref = int(reference_ts if reference_ts is not None else ts.max(initial=0))
+    is_purchase = interactions.type_mask("purchase")
+    has_purchases = bool(is_purchase.any())
+    repeat_event = "purchase" if has_purchases else None
+    table = build_user_item_table(
+        interactions,
+        user_index,
+        item_index,
+        options.weights,
+        reference_ts=ref,
+        half_life_days=options.half_life_days,
+        repeat_event=repeat_event,
+    )
+    u_ev = user_index.lookup_column(interactions, "user_ids")
+    i_ev = item_index.lookup_column(interactions, "item_ids")
+    w_ev = event_weights_array(interactions, options.weights)
+
+    a: dict[str, np.ndarray] = {"user_ids": user_index.ids, "item_ids": item_index.ids}
+    a["ui_indptr"], a["ui_indices"] = table.indptr, table.indices
+    table.data["interval"] = cell_intervals(table)
+    item_iv = item_intervals(table, n_items)
+    table.data["buy_again"] = buy_again_scores(table, item_iv, ref)
+    for name, values in table.data.items():
+        a["ui_" + name] = values
+    a["item_interval"] = item_iv
+
+    # Item statistics.
+    a["popularity"] = popularity_scores(i_ev, u_ev, n_items)
+    a["n_users_item"] = np.bincount(table.indices, minlength=n_items).astype(np.float64)
+    a["trending"] = trending_scores(
+        i_ev, ts, w_ev, n_items, reference_ts=ref, half_life_days=options.trending_half_life_days
+    )
+    first_seen = np.full(n_items, np.inf)
+    np.minimum.at(first_seen, i_ev, ts.astype(np.float64))
+    cat_pos = item_index.lookup(catalog.item_ids)
+    created = np.full(n_items, np.inf)
+    if len(catalog):
+        c_created = catalog.created_at.astype(np.float64)
+        created[cat_pos] = np.where(c_created > 0, c_created, np.inf)
+    first = np.minimum(first_seen, created)
+    a["item_first_ts"] = np.where(np.isfinite(first), first, float(ref))
+    price = np.full(n_items, np.nan)
+    if len(catalog):
+        price[cat_pos] = catalog.prices
+    a["item_price"] = price
+    repeated_cells = (
+        table.data["count"] >= 2 if repeat_event is None else table.data["repeat_count"] >= 2
+    )
+    rep_items = np.bincount(table.indices[repeated_cells], minlength=n_items)
+    a["item_repeat_rate"] = rep_items / np.maximum(a["n_users_item"], 1.0)
+    bins = TimeBins.build(i_ev, ts, n_items)
+    a["bins_cum"], a["bins_total"] = bins.cum, bins.total
+    a["bin_top"] = bins.top_items_per_bin(30, 20)
+    timings["stats"] = time.perf_counter() - t0
+
+    # Shopper statistics.
+    rows = table.row_ids()
+    n_ev = np.bincount(u_ev, minlength=n_users).astype(np.float64)
+    a["user_n_events"] = n_ev
+    a["user_n_items"] = np.diff(table.indptr).astype(np.float64)
+    last_u = np.zeros(n_users)
+    first_u = np.full(n_users, np.inf)
+    np.maximum.at(last_u, u_ev, ts.astype(np.float64))
+    np.minimum.at(first_u, u_ev, ts.astype(np.float64))
+    a["user_last_ts"] = last_u
+    a["user_first_ts"] = np.where(np.isfinite(first_u), first_u, 0.0)
+    # Share of the shopper's events that went to an item they had touched before.
+    a["user_repeat_rate"] = 1.0 - a["user_n_items"] / np.maximum(n_ev, 1.0)
+    cell_price = price[table.indices]
+    a["user_price"] = _row_nanmedian(rows, cell_price, n_users)
+    a["recent"] = _recent_items(table, N_RECENT)
+
+    # Categories.
+    cat_names = sorted({c for cats in catalog.categories for c in cats})
+    cat_of = {c: j for j, c in enumerate(cat_names)}
+    item_cats = np.full((n_items, MAX_CATS), -1, dtype=np.int32)
+    for pos, cats in zip(cat_pos.tolist(), catalog.categories, strict=True):
+        uniq = list(dict.fromkeys(cats))[:MAX_CATS]
+        item_cats[pos, : len(uniq)] = [cat_of[c] for c in uniq]
+    a["categories"] = np.array(cat_names, dtype=str) if cat_names else np.zeros(0, dtype="<U1")
+    a["item_cats"] = item_cats
+    a.update(_category_affinity(table, item_cats, len(cat_names)))
+
+    # Content.
+    t1 = time.perf_counter()
+    emb = None
+    if len(catalog):
+        titles = [""] * n_items
+        descs = [""] * n_items
+        cats_all: list[list[str]] = [[] for _ in range(n_items)]
+        for pos, title, desc, cats in zip(
+            cat_pos.tolist(), catalog.titles, catalog.descriptions, catalog.categories, strict=True
+        ):
+            titles[pos], descs[pos], cats_all[pos] = title, desc, list(cats)
+        emb = content_embeddings(
+            item_texts(titles, descs, cats_all),
+            dim=options.content_dim,
+            random_state=options.random_state,
+        )
+    a["content"] = emb if emb is not None else np.zeros((0, 0), np.float32)
+    timings["content"] = time.perf_counter() - t1
+
+    # Bought together: orders when the store has purchases, else any session.
+    t1 = time.perf_counter()
+    sel = is_purchase if has_purchases else np.ones(len(ts), bool)
+    basket, order = session_ids(u_ev[sel], ts[sel])
+    cooc = cooccurrence_matrix(
+        basket,
+        i_ev[sel][order],
+        n_items,
+        measure=options.cooccurrence_measure,
+        min_support=options.cooccurrence_min_support,
+    )
+    a["cooc_indptr"], a["cooc_indices"], a["cooc_data"] = cooc.indptr, cooc.indices, cooc.data
+    a["cooc_top"] = _csr_top(cooc, NEIGHBORS)
+    timings["cooccurrence"] = time.perf_counter() - t1
+
+    # ALS, neighbours, segments.
+    t1 = time.perf_counter()
+    fitted = options.als is not None and table.nnz > 0
+    if fitted and precomputed_factors is not None:
+        user_f, item_f = precomputed_factors
+    elif fitted:
+        user_f, item_f = fit_als(
+            table.csr("weight"),
+            options.als,
+            random_state=options.random_state,
+            num_threads=options.num_threads,
+        )
+    else:
+        user_f = np.zeros((n_users, 0), np.float32)
+        item_f = np.zeros((0, 0), np.float32)
+    a["user_factors"], a["item_factors"] = user_f, item_f
+    timings["als"] = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    if fitted:
+        usable = a["n_users_item"] >= 1
+        if usable.sum() > MAX_NEIGHBOR_ITEMS:
+            usable &= a["popularity"] >= np.sort(a["popularity"])[-MAX_NEIGHBOR_ITEMS]
+        nbr, _ = item_neighbors(normalized(item_f), NEIGHBORS, usable=usable)
+        a["nbr_ids"] = nbr
+        centers, assign, seg_items = fit_segments(
+            normalized(user_f), table.csr("count"), random_state=options.random_state
+        )
+    else:
+        a["nbr_ids"] = np.zeros((n_items, 0), np.int32)
+        centers = np.zeros((0, 0), np.float32)
+        assign = np.full(n_users, -1, np.int32)
+        seg_items = np.zeros((0, 100), np.int32)
+    a["segment_centers"], a["user_segment"], a["segment_items"] = centers, assign, seg_items
+    timings["neighbors_segments"] = time.perf_counter() - t1
+
+    meta = {
+        "strategy": "als" if fitted else "popularity",
+        "reference_ts": ref,
+        "bins_origin": bins.origin,
+        "bins_width": bins.width,
+        "repeat_event": repeat_event,
+        "als_params": options.als.to_dict() if options.als is not None else None,
+        "weights": options.weights.to_dict(),
+        "half_life_days": options.half_life_days,
+        "repeat_store": False,
+    }
+    return RecommenderModel(arrays=a, meta=meta)
+
+
+def attach_ranker(model: RecommenderModel, booster: lgb.Booster) -> RecommenderModel:
+    """The model with ``booster`` as re-ranker and strategy ``"als+rerank"``."""
+    model.booster = booster
+    model.meta["strategy"] = "als+rerank"
+    return model
+
+
+def _row_nanmedian(rows: np.ndarray, values: np.ndarray, n_rows: int) -> np.ndarray:
+    out = np.full(n_rows, np.nan)
+    ok = ~np.isnan(values)
+    if not ok.any():
+        return out
+    r, v = rows[ok], values[ok]
+    order = np.lexsort((v, r))
+    r, v = r[order], v[order]
+    uniq, starts, counts = np.unique(r, return_index=True, return_counts=True)
+    out[uniq] = (v[starts + (counts - 1) // 2] + v[starts + counts // 2]) / 2
+    return out
+
+
+def _recent_items(table: UserItemTable, n: int) -> np.ndarray:
+    """(n_users, n) each shopper's most recently touched items, newest first, -1 padded."""
+    rows = table.row_ids()
+    out = np.full((table.shape[0], n), -1, dtype=np.int32)
+    if table.nnz == 0:
+        return out
+    order = np.lexsort((-table.data["last_ts"], rows))
+    r = rows[order]
+    counts = np.diff(table.indptr)
+    rank = np.arange(len(r)) - (np.cumsum(counts) - counts)[r]
+    take = rank < n
+    out[r[take], rank[take]] = table.indices[order][take]
+    return out
+
+
+def _csr_top(m: sp.csr_matrix, n: int) -> np.ndarray:
+    """(rows, n) column indices of each row's largest values, -1 padded."""
+    out = np.full((m.shape[0], n), -1, dtype=np.int32)
+    if m.nnz == 0:
+        return out
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    order = np.lexsort((m.indices, -m.data, rows))
+    r = rows[order]
+    counts = np.diff(m.indptr)
+    rank = np.arange(len(r)) - (np.cumsum(counts) - counts)[r]
+    take = rank < n
+    out[r[take], rank[take]] = m.indices[order][take]
+    return out
+
+
+def _category_affinity(
+    table: UserItemTable, item_cats: np.ndarray, n_cats: int
+) -> dict[str, np.ndarray]:
+    """Per-shopper share of touched items in each category (CSR) and each category's global
+    share, so features can say "likes this category" and "more than most shoppers do".
+    """
+    n_users, n_items = table.shape
+    if n_cats == 0:
+        empty = sp.csr_matrix((n_users, 0), dtype=np.float64)
+        return {
+            "user_cat_indptr": empty.indptr,
+            "user_cat_indices": empty.indices,
+            "user_cat_data": empty.data,
+            "cat_share": np.zeros(0),
+        }
+    r, c = np.nonzero(item_cats >= 0)
+    ic = sp.csr_matrix((np.ones(len(r)), (r, item_cats[r, c])), shape=(n_items, n_cats))
+    binary = sp.csr_matrix(
+        (np.ones(table.nnz), table.indices, table.indptr), shape=(n_users, n_items)
+    )
+    uc = (binary @ ic).tocsr()
+    totals = np.asarray(uc.sum(axis=1)).ravel()
+    glob = np.asarray(uc.sum(axis=0)).ravel()
+    uc = sp.diags(1.0 / np.maximum(totals, 1.0)) @ uc
+    uc = uc.tocsr()
+    uc.sort_indices()
+    return {
+        "user_cat_indptr": uc.indptr.astype(np.int64),
+        "user_cat_indices": uc.indices.astype(np.int32),
+        "user_cat_data": uc.data.astype(np.float64),
+        "cat_share": glob / max(glob.sum(), 1.0),
+    }

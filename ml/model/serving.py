@@ -1,0 +1,287 @@
+"""Batch serving: ranked lists for many shoppers at once, vectorised in batches (ALS top-k,
+merged candidates re-ranked by LightGBM, popularity padding)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ml.candidates.als import als_topk, single_threaded_blas
+from ml.model.features import candidate_features
+from ml.sparse_utils import csr_gather, dedup_rows, seen_mask
+
+
+class BatchServing:
+    """Mixin of :class:`~ml.model.artifact.RecommenderModel`: the batch serving methods."""
+
+    def recommend_for_users(
+        self, user_ids: Sequence[str], k: int = 100, exclude_seen: bool = True
+    ) -> list[list[tuple[str, float]]]:
+        """Top ``k`` ``(item_id, score)`` per shopper, in input order, best first.
+
+        Known shoppers get the model's strategy; unknown ones the trending list. With
+        ``exclude_seen`` nothing the shopper interacted with in training is returned. Lists may
+        be shorter than ``k`` only when the catalog is. Scores are comparable within a list only.
+        """
+        uidx = self.user_index.lookup(user_ids)
+        out: list[list[tuple[str, float]]] = [[] for _ in range(len(uidx))]
+        ids = self._item_objects
+        # Batches are turned into Python lists (GIL-bound) while the worker threads already
+        # score the next ones (mostly GIL-free numpy/BLAS/LightGBM).
+        for rows, items, scores in self._iter_ranked(uidx, k, exclude_seen):
+            names = ids[np.maximum(items, 0)]
+            for r, row_names, row_scores, row_items in zip(
+                rows.tolist(), names.tolist(), scores.tolist(), items.tolist(), strict=True
+            ):
+                pairs = list(zip(row_names, row_scores, strict=True))
+                if row_items and row_items[-1] < 0:  # -1 padding only ever sits at the end
+                    pairs = pairs[: sum(1 for i in row_items if i >= 0)]
+                out[r] = pairs
+        return out
+
+    def strategy_for(self, user_id: str) -> str:
+        """Strategy :meth:`recommend_for_users` uses for this shopper."""
+        return self.strategy if self.user_index.get(str(user_id)) is not None else "trending"
+
+    def recommend_indices(
+        self, uidx: np.ndarray, k: int, *, exclude_seen: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Index-level batch recommendation: (len(uidx), k) item indices (-1 padded), scores.
+
+        ``uidx`` entries < 0 are cold shoppers (trending).
+        """
+        uidx = np.asarray(uidx, dtype=np.int64)
+        k = max(0, min(int(k), self.n_items))
+        items = np.full((len(uidx), k), -1, dtype=np.int64)
+        scores = np.full((len(uidx), k), -np.inf)
+        for rows, got_items, got_scores in self._iter_ranked(uidx, k, exclude_seen):
+            items[rows], scores[rows] = got_items, got_scores
+        return items, scores
+
+    def _iter_ranked(
+        self, uidx: np.ndarray, k: int, exclude_seen: bool
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """``(rows, items, scores)`` per batch of ``uidx`` positions, covering every row once:
+        cold shoppers in one block, known ones in vectorised batches, ranked by up to
+        ``serving.threads`` workers while the caller consumes earlier batches.
+        """
+        uidx = np.asarray(uidx, dtype=np.int64)
+        k = max(0, min(int(k), self.n_items))
+        if len(uidx) == 0:
+            return
+        if k == 0:
+            yield np.arange(len(uidx)), np.zeros((len(uidx), 0), np.int64), np.zeros((len(uidx), 0))
+            return
+        cold = np.flatnonzero(uidx < 0)
+        if len(cold):
+            top = self._trend_order[:k]
+            yield (
+                cold,
+                np.broadcast_to(top, (len(cold), len(top))),
+                np.broadcast_to(self.arrays["trending"][top], (len(cold), len(top))),
+            )
+        known = np.flatnonzero(uidx >= 0)
+        width = max(k, self.serving.rerank_candidates)
+        batch = max(1, self.serving.batch_cells // width)
+        chunks = [known[s : s + batch] for s in range(0, len(known), batch)]
+
+        def run(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            got_items, got_scores = self._rank_known(uidx[rows], k, exclude_seen)
+            return rows, got_items, got_scores
+
+        if self.serving.threads > 1 and len(chunks) > 1:
+            # numpy, BLAS and LightGBM release the GIL in their kernels, so batches in flight
+            # use every core; each LightGBM call and each BLAS product then runs
+            # single-threaded (more would only oversubscribe the cores).
+            with (
+                single_threaded_blas(),
+                ThreadPoolExecutor(max_workers=self.serving.threads) as pool,
+            ):
+                yield from pool.map(run, chunks)
+        else:
+            for rows in chunks:
+                yield run(rows)
+
+    def _rank_known(
+        self, u: np.ndarray, k: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        strategy = self.strategy
+        if strategy == "popularity" or not self.has_als:
+            items, scores = self._ranked_global(
+                self.arrays["popularity"], self._pop_order, u, k, exclude_seen
+            )
+        elif strategy == "als" or self.booster is None:
+            items, scores = als_topk(
+                self.arrays["user_factors"][u],
+                self.arrays["item_factors"],
+                k,
+                self._seen_csr[u] if exclude_seen else None,
+            )
+        else:
+            items, scores = self._rerank(u, k, exclude_seen)
+        return self._pad(u, items, scores, k, exclude_seen)
+
+    def _ranked_global(
+        self, score: np.ndarray, order: np.ndarray, u: np.ndarray, k: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Same global ranking for everyone, minus each shopper's seen items."""
+        if not exclude_seen:
+            top = order[:k]
+            return np.broadcast_to(top, (len(u), len(top))).copy(), np.broadcast_to(
+                score[top], (len(u), len(top))
+            ).astype(np.float64)
+        max_seen = int(np.diff(self.table.indptr)[u].max(initial=0))
+        head = order[: min(len(order), k + max_seen)]
+        cand = np.broadcast_to(head, (len(u), len(head))).copy()
+        cand[seen_mask(self.table.indptr, self.table.indices, self.n_items, u, cand)] = -1
+        keep = np.argsort(cand < 0, axis=1, kind="stable")[:, :k]
+        items = np.take_along_axis(cand, keep, axis=1)
+        scores = np.where(items >= 0, score[np.maximum(items, 0)], -np.inf)
+        return items, scores
+
+    def _pad(
+        self, u: np.ndarray, items: np.ndarray, scores: np.ndarray, k: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Fill -1 slots with popular items not yet in the row (and unseen if required), scored
+        just below the row's last real score so the order stays meaningful.
+        """
+        if items.shape[1] < k:
+            items = np.pad(items, ((0, 0), (0, k - items.shape[1])), constant_values=-1)
+            scores = np.pad(scores, ((0, 0), (0, k - scores.shape[1])), constant_values=-np.inf)
+        missing = items < 0
+        if not missing.any():
+            return items, scores
+        rows = np.flatnonzero(missing.any(axis=1))
+        fill, _ = self._ranked_global(
+            self.arrays["popularity"], self._pop_order, u[rows], k + items.shape[1], exclude_seen
+        )
+        for r, fill_row in zip(rows.tolist(), fill.tolist(), strict=True):
+            present = set(items[r][items[r] >= 0].tolist())
+            extra = [i for i in fill_row if i >= 0 and i not in present]
+            slots = np.flatnonzero(items[r] < 0)
+            n = min(len(slots), len(extra))
+            finite = scores[r][np.isfinite(scores[r])]
+            floor = float(finite.min()) if len(finite) else 0.0
+            items[r, slots[:n]] = extra[:n]
+            scores[r, slots[:n]] = floor - 1.0 - np.arange(n) * 1e-3
+        return items, scores
+
+    # ------------------------------------------------------------------ candidates & features
+    def _rerank(self, u: np.ndarray, k: int, exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Re-rank the candidate pool; beyond the pool, continue in ALS order (scored below)."""
+        s = self.serving
+        seen = self._seen_csr[u] if exclude_seen else None
+        n_als = min(max(k, s.als_candidates), self.n_items)
+        als_ids, _ = als_topk(
+            self.arrays["user_factors"][u], self.arrays["item_factors"], n_als, seen
+        )
+        cands, als_rank = self.candidates(u, exclude_seen, als_ids=als_ids)
+        valid = cands >= 0
+        x = self.features(u, cands, als_rank)
+        pred = np.full(cands.shape, -np.inf)
+        if valid.any():
+            pred[valid] = self.booster.predict(x[valid.ravel()], num_threads=1)
+        order = np.argsort(-pred, axis=1, kind="stable")
+        pool = np.take_along_axis(cands, order, axis=1)
+        pool_scores = np.take_along_axis(pred, order, axis=1)
+        pool[~np.isfinite(pool_scores)] = -1
+        if pool.shape[1] >= k or als_ids.shape[1] <= s.als_candidates:
+            return pool[:, :k], pool_scores[:, :k]
+        # Tail: ALS items not in the pool, in ALS order, below every pooled score.
+        tail = als_ids[:, s.als_candidates :].copy()
+        in_pool = (tail[:, :, None] == cands[:, None, :]).any(axis=2)
+        tail[in_pool] = -1
+        tail = np.take_along_axis(tail, np.argsort(tail < 0, axis=1, kind="stable"), axis=1)
+        floor = np.where(np.isfinite(pool_scores), pool_scores, np.inf).min(axis=1, keepdims=True)
+        floor = np.where(np.isfinite(floor), floor, 0.0)
+        tail_scores = floor - 1.0 - np.arange(tail.shape[1]) * 1e-3
+        tail_scores = np.where(tail >= 0, tail_scores, -np.inf)
+        items = np.concatenate([pool, tail], axis=1)
+        scores = np.concatenate([pool_scores, tail_scores], axis=1)
+        keep = np.argsort(items < 0, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(items, keep, axis=1), np.take_along_axis(scores, keep, axis=1)
+
+    def candidates(
+        self, u: np.ndarray, exclude_seen: bool, *, als_ids: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Merged candidate matrix (len(u), W) of item indices (-1 padded) and ALS rank per slot.
+
+        Sources in priority order: ALS top N, the shopper's repeat items (when seen items are
+        allowed), neighbours and bought-together items of the shopper's recent items, items
+        popular around the shopper's last activity, trending now. Duplicates keep their first
+        (highest priority) slot; rows are truncated to ``rerank_candidates``.
+        ALS rank is 1-based, ``als_candidates + 1`` outside the ALS list.
+        """
+        s = self.serving
+        a = self.arrays
+        n_als = min(s.als_candidates, self.n_items)
+        if als_ids is None:
+            seen = self._seen_csr[u] if exclude_seen else None
+            als_ids, _ = als_topk(a["user_factors"][u], a["item_factors"], n_als, seen)
+        parts = [als_ids[:, :n_als]]
+        if not exclude_seen and s.seen_candidates > 0:
+            parts.append(self._top_seen(u, s.seen_candidates))
+        recent = a["recent"][u][:, : s.session_items]
+        for table in ("nbr_ids", "cooc_top"):
+            nb = a[table]
+            if nb.shape[1] == 0:
+                continue
+            got = nb[np.maximum(recent, 0)][:, :, : s.neighbor_candidates]
+            got = np.where(recent[:, :, None] >= 0, got, -1)
+            parts.append(got.reshape(len(u), -1))
+        bin_top = a["bin_top"]
+        if bin_top.shape[1]:
+            b = self.bins.bin_end(a["user_last_ts"][u])
+            parts.append(bin_top[b][:, : s.user_time_candidates])
+        trend = self._trend_order[: s.trending_candidates]
+        parts.append(np.broadcast_to(trend, (len(u), len(trend))))
+        cands = np.concatenate([p.astype(np.int64) for p in parts], axis=1)
+        als_rank = np.full(cands.shape, n_als + 1, dtype=np.int64)
+        als_rank[:, :n_als] = np.arange(1, n_als + 1)
+        cands = dedup_rows(cands)
+        if exclude_seen:
+            cands[seen_mask(self.table.indptr, self.table.indices, self.n_items, u, cands)] = -1
+        # Compact valid slots to the left (stable: keeps priority order), then truncate.
+        keep = np.argsort(cands < 0, axis=1, kind="stable")
+        width = min(cands.shape[1], s.rerank_candidates)
+        keep = keep[:, :width]
+        return np.take_along_axis(cands, keep, axis=1), np.take_along_axis(als_rank, keep, axis=1)
+
+    def _top_seen(self, u: np.ndarray, n: int) -> np.ndarray:
+        """Each shopper's ``n`` seen items with the highest buy-again score, then most recent."""
+        t = self.table
+        out = np.full((len(u), n), -1, dtype=np.int64)
+        starts, ends = t.indptr[u], t.indptr[u + 1]
+        lens = ends - starts
+        if lens.sum() == 0:
+            return out
+        local = np.repeat(np.arange(len(u)), lens)
+        src = np.repeat(starts, lens) + (
+            np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
+        )
+        score = t.data["buy_again"][src]
+        last = t.data["last_ts"][src]
+        order = np.lexsort((-last, -score, local))
+        local_s = local[order]
+        rank = np.arange(len(order)) - (np.cumsum(lens) - lens)[local_s]
+        take = rank < n
+        out[local_s[take], rank[take]] = t.indices[src[order][take]]
+        return out
+
+    def buy_again_indices(self, uidx: np.ndarray, k: int) -> np.ndarray:
+        """(len(uidx), k) pure buy-again lists (item indices, -1 padded) for known shoppers."""
+        u = np.asarray(uidx, dtype=np.int64)
+        top = self._top_seen(u, k)
+        rows = np.broadcast_to(u[:, None], top.shape)
+        t = self.table
+        score = csr_gather(
+            t.indptr, t.indices, t.data["buy_again"], self.n_items, rows.ravel(), top.ravel()
+        ).reshape(top.shape)
+        top[score <= 0] = -1
+        return top
+
+    def features(self, u: np.ndarray, cands: np.ndarray, als_rank: np.ndarray) -> np.ndarray:
+        """Features of a candidate matrix (:func:`~ml.model.features.candidate_features`)."""
+        return candidate_features(self, u, cands, als_rank)
