@@ -15,9 +15,20 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    from config.local_services import local_services_use, unreachable_message
+
+    local_services_use()
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    try:
+        execute_from_command_line(sys.argv)
+    except Exception as exc:
+        # A database or Redis that cannot be reached is one line saying which and what to do.
+        message = unreachable_message(exc)
+        if message is None:
+            raise
+        sys.stderr.write(message + "\n")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

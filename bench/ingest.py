@@ -28,6 +28,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -39,6 +41,7 @@ RUN_ID = secrets.token_hex(3)
 SERVER_ENV = {
     "DJANGO_SETTINGS_MODULE": "config.settings.production",
     "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(40),
+    "PII_ENCRYPTION_KEYS": os.environ.get("PII_ENCRYPTION_KEYS") or Fernet.generate_key().decode(),
     "ALLOWED_HOSTS": ".localhost,localhost,127.0.0.1",
     "DEBUG": "false",
     "LOG_LEVEL": "WARNING",

@@ -8,10 +8,17 @@ import os
 # can load numpy first; setdefault keeps an operator's explicit value.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+# This process serves HTTP and websockets (uvicorn: the ws service, `make run`): settings give
+# it a bounded database connection pool sized by DB_POOL_SIZE_ASGI (config/settings/base.py).
+# Assigned, not defaulted: a parent process's role must not leak into this one.
+os.environ["SHELFSENSE_PROCESS"] = "asgi"
 
 from django.core.asgi import get_asgi_application
 
+from config.local_services import local_services_use
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+local_services_use()  # the embedded servers of `make run` when DATABASE_URL/REDIS_URL are unset
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402

@@ -12,7 +12,10 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 from tenant_schemas_celery.app import CeleryApp as TenantAwareCeleryApp
 
+from config.local_services import local_services_use
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+local_services_use()  # the embedded servers of `make run` when DATABASE_URL/REDIS_URL are unset
 
 app = TenantAwareCeleryApp("shelfsense")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -5,13 +5,18 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.apikeys.urls import api_urlpatterns as apikeys_api_urls
 from apps.apikeys.urls import page_urlpatterns as apikeys_page_urls
-from apps.recommendations.urls import experiment_urlpatterns, recommendation_urlpatterns
+from apps.recommendations.urls import (
+    analytics_urlpatterns,
+    experiment_urlpatterns,
+    recommendation_urlpatterns,
+)
 from apps.users.urls import store_account_urlpatterns, team_urlpatterns
 
 urlpatterns = [
     # First: the recommendation endpoints are the serving hot path.
     path("api/v1/recommendations/", include(recommendation_urlpatterns)),
     path("api/v1/experiments/", include(experiment_urlpatterns)),
+    path("api/v1/analytics/", include(analytics_urlpatterns)),
     # The store's dashboard: overview at "/", then catalog, shoppers, audit, settings...
     path("", include("apps.dashboard.urls")),
     path("api-keys/", include((apikeys_page_urls, "apikeys"))),
@@ -24,4 +29,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
+handler404 = "apps.core.views.not_found"
+# allauth answers its rate limits through ROOT_URLCONF's handler429, on every host.
+handler429 = "apps.users.ratelimits.rate_limited"
 handler500 = "apps.core.views.server_error"

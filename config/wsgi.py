@@ -8,8 +8,17 @@ import os
 # can load numpy first; setdefault keeps an operator's explicit value.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+# This process serves HTTP (granian, deploy/web.sh): settings give it a bounded database
+# connection pool sized by DB_POOL_SIZE_WEB (config/settings/base.py).
+# Assigned, not defaulted: a parent process's role must not leak into this one.
+os.environ["SHELFSENSE_PROCESS"] = "web"
 
 from django.core.wsgi import get_wsgi_application
 
+from apps.core.wsgi import keep_path_bytes
+from config.local_services import local_services_use
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-application = get_wsgi_application()
+local_services_use()  # the embedded servers of `make run` when DATABASE_URL/REDIS_URL are unset
+# Keeps the path's bytes so a path that is not UTF-8 is refused, not read as another id.
+application = keep_path_bytes(get_wsgi_application())

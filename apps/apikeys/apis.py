@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
@@ -46,6 +47,19 @@ class CurrentKeyApi(APIView):
         scopes = serializers.ListField(child=serializers.CharField())
         expires_at = serializers.DateTimeField(allow_null=True)
 
+    @extend_schema(
+        operation_id="auth_key_get",
+        responses=inline_serializer(
+            "CurrentKey",
+            {
+                "store": serializers.CharField(),
+                "name": serializers.CharField(),
+                "prefix": serializers.CharField(),
+                "scopes": serializers.ListField(child=serializers.CharField()),
+                "expires_at": serializers.DateTimeField(allow_null=True),
+            },
+        ),
+    )
     def get(self, request):
         return Response({"store": request.tenant.slug, **self.OutputSerializer(request.auth).data})
 
@@ -53,6 +67,7 @@ class CurrentKeyApi(APIView):
 class ApiKeyListCreateApi(APIView):
     authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
 
+    @extend_schema_serializer(component_name="ApiKeyInput")
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)
         scopes = serializers.ListField(
@@ -65,9 +80,29 @@ class ApiKeyListCreateApi(APIView):
             return [(StoreMemberPermission("manage_api_keys") | RequireScope("manage"))()]
         return [StoreMemberPermission("manage_api_keys")()]
 
+    @extend_schema(
+        operation_id="api_keys_list",
+        responses=inline_serializer("ApiKeyList", {"results": ApiKeyOutputSerializer(many=True)}),
+    )
     def get(self, request):
         return Response({"results": ApiKeyOutputSerializer(api_key_list(), many=True).data})
 
+    @extend_schema(
+        operation_id="api_keys_create",
+        request=InputSerializer,
+        responses={
+            201: inline_serializer(
+                "ApiKeyCreated",
+                {
+                    **{
+                        name: field for name, field in ApiKeyOutputSerializer().get_fields().items()
+                    },
+                    "key": serializers.CharField(help_text="Shown once."),
+                },
+            )
+        },
+        description="Members only (session); the answer holds the key once.",
+    )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -86,6 +121,12 @@ class ApiKeyRevokeApi(APIView):
     authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
     permission_classes = [StoreMemberPermission("manage_api_keys")]
 
+    @extend_schema(
+        operation_id="api_keys_revoke",
+        request=None,
+        responses=ApiKeyOutputSerializer,
+        description="Members only (session).",
+    )
     def post(self, request, api_key_id: int):
         api_key = api_key_get(api_key_id=api_key_id)
         if api_key is None:

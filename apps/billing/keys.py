@@ -59,3 +59,11 @@ def billing_state_key(schema_name: str) -> str:
 def invoices_key(schema_name: str) -> str:
     """The store's recent invoices fetched from Stripe (JSON), shown on the billing page."""
     return tenant_key("billing", "invoices", schema_name=schema_name)
+
+
+def usage_fallback_folded_key(schema_name: str, metric: str, moment: datetime) -> str:
+    """How much of the month's PostgreSQL-counted usage (`UsageFallback`, counted while Redis
+    was down) the month counter already includes."""
+    return tenant_key(
+        "billing", "usage", metric, "fb", month_label(moment), schema_name=schema_name
+    )

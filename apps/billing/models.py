@@ -191,3 +191,29 @@ class UsageRecord(models.Model):
 def meter_identifier(*, schema_name: str, metric: str, hour) -> str:
     """`<schema>:<metric>:<YYYYMMDDTHH>`: deterministic, so a retry reuses it (max 100 chars)."""
     return f"{schema_name}:{metric}:{hour:%Y%m%dT%H}"
+
+
+class UsageFallback(models.Model):
+    """Usage counted in PostgreSQL because Redis was unreachable when it happened (written in
+    the same transaction as the usage itself). The hourly rollup adds it to the Redis hour
+    counter's value, and the quota reservation folds it into the month counter once Redis is
+    back (apps/billing/quotas.py), so usage during an outage is billed and counted."""
+
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, related_name="usage_fallbacks"
+    )
+    metric = models.CharField(max_length=32, choices=Metric.choices)
+    hour = models.DateTimeField()
+    quantity = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-hour", "tenant_id", "metric"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "metric", "hour"], name="usage_fallback_unique_tenant_metric_hour"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.metric} {self.hour:%Y-%m-%d %H}h: {self.quantity}"

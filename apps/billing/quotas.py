@@ -1,27 +1,36 @@
 """Usage counting and quota checks on the request path: Redis only, one round trip each.
 
-Other apps call exactly two functions:
-- `quota_check_ingest(tenant=, amount=)` once per ingest batch, before anything is stored;
-- `usage_record(tenant=, metric=, amount=)` after the usage happened (events stored,
-  recommendations served).
+Other apps call:
+- `ingest_reserve(tenant=, amount=)` inside an ingest batch's transaction, once the batch knows
+  how many new events it will store: reserves them against the month's quota atomically (Lua),
+  then `settle(stored)` after the insert and `release()` if the transaction rolls back;
+- `usage_record(tenant=, metric=, amount=)` after other usage happened (recommendations served);
+- `quota_check_ingest(tenant=, amount=)`: the same refusal without reserving (read-only check).
 
-Quotas are per calendar month (UTC). The check and the increment are separate steps, so two
-batches racing at the very edge of the quota can both pass: the quota is enforced per batch,
-not per event, which is the accepted slack for not serialising ingestion.
+Quotas are per calendar month (UTC). With Redis up they are exact under concurrency: the month
+counter only moves through the reserve script, which refuses a batch that would pass the quota.
+With Redis down, ingestion goes on: the batch is counted in PostgreSQL (`UsageFallback`, same
+transaction, row-locked per store and hour) and checked against the usage PostgreSQL knows
+(rolled-up hours plus fallback counts). What it does not know is usage counted in Redis but not
+yet rolled up when the outage began (about two hours at most: the hourly rollup covers hours
+ended ROLLUP_LAG earlier), which bounds the overrun; the rollup and the next reservation fold
+the fallback counts back in, so it is billed.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import redis
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.billing import keys
-from apps.billing.models import Metric
-from apps.billing.selectors import billing_state
+from apps.billing.models import Metric, UsageFallback, UsageRecord
+from apps.billing.selectors import billing_state, billing_state_compute
 from apps.core.cache import redis_client
 from apps.core.errors import ApplicationError
 from apps.tenants.models import Tenant
@@ -38,8 +47,28 @@ def _seconds_to_next_month(now: datetime) -> int:
     return max(1, int((next_month - now).total_seconds()))
 
 
+def _payment_overdue() -> ApplicationError:
+    return ApplicationError(
+        "Ingestion is paused: the last payment failed and the grace period has ended. "
+        "Update the payment method on the billing page.",
+        code="payment_overdue",
+        status_code=402,
+    )
+
+
+def _quota_exceeded(*, quota: int, plan_name: str, used: int, amount: int, now: datetime):
+    return ApplicationError(
+        f"Monthly quota of {quota} events on the {plan_name} plan reached "
+        f"({used} used, this batch has {amount}). Upgrade on the billing page.",
+        code="quota_exceeded",
+        status_code=429,
+        headers={"Retry-After": str(_seconds_to_next_month(now))},
+    )
+
+
 def quota_check_ingest(*, tenant: Tenant, amount: int, now: datetime | None = None) -> None:
-    """Refuse an ingest batch of `amount` events before anything is stored.
+    """Refuse an ingest batch of `amount` events before anything is stored (a read-only check;
+    `ingest_reserve` is the one that holds under concurrency).
 
     Raises ApplicationError:
     - 402 `payment_overdue` when the dunning grace period has passed without a paid invoice
@@ -60,29 +89,221 @@ def quota_check_ingest(*, tenant: Tenant, amount: int, now: datetime | None = No
         logger.warning("quota check skipped: Redis unavailable", exc_info=True)
         return
     if state.read_only(now):
-        raise ApplicationError(
-            "Ingestion is paused: the last payment failed and the grace period has ended. "
-            "Update the payment method on the billing page.",
-            code="payment_overdue",
-            status_code=402,
-        )
+        raise _payment_overdue()
     quota = state.quotas[Metric.EVENTS_INGESTED]
     if state.overage_billed or quota is None:
         return
     used = int(used_raw or 0)
     if used + amount > quota:
-        raise ApplicationError(
-            f"Monthly quota of {quota} events on the {state.plan_name} plan reached "
-            f"({used} used, this batch has {amount}). Upgrade on the billing page.",
-            code="quota_exceeded",
-            status_code=429,
-            headers={"Retry-After": str(_seconds_to_next_month(now))},
+        raise _quota_exceeded(
+            quota=quota, plan_name=state.plan_name, used=used, amount=amount, now=now
         )
 
 
-def usage_record(*, tenant: Tenant, metric: str, amount: int, now: datetime | None = None) -> int:
+# KEYS: month counter, fallback-folded marker. ARGV: amount, quota (-1: none), TTL, fallback
+# total in PostgreSQL this month, seed ("" unless the caller computed one after a miss).
+# Returns {1, total} reserved, {0, used} refused, or {-1, 0} when the month counter is missing
+# (new month or Redis lost its data): the caller seeds it from PostgreSQL and calls again.
+_RESERVE_SCRIPT = """
+local used = redis.call('GET', KEYS[1])
+if not used then
+    if ARGV[5] == '' then return {-1, 0} end
+    redis.call('SET', KEYS[1], ARGV[5], 'EX', ARGV[3])
+    redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[3])
+    used = tonumber(ARGV[5])
+else
+    used = tonumber(used)
+    local folded = tonumber(redis.call('GET', KEYS[2]) or '0')
+    local fallback = tonumber(ARGV[4])
+    if fallback > folded then
+        used = redis.call('INCRBY', KEYS[1], fallback - folded)
+        redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[3])
+    end
+end
+local amount = tonumber(ARGV[1])
+local quota = tonumber(ARGV[2])
+if quota >= 0 and amount > 0 and used + amount > quota then return {0, used} end
+local total = redis.call('INCRBY', KEYS[1], amount)
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return {1, total}
+"""
+
+
+def _month_start(now: datetime) -> datetime:
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _fallback_by_hour(tenant: Tenant, metric: str, now: datetime) -> dict[datetime, int]:
+    rows = UsageFallback.objects.filter(
+        tenant_id=tenant.id, metric=metric, hour__gte=_month_start(now)
+    ).values_list("hour", "quantity")
+    return dict(rows)
+
+
+def _month_seed(tenant: Tenant, metric: str, now: datetime, fallback: dict[datetime, int]) -> int:
+    """The month's usage rebuilt from PostgreSQL (rolled-up hours) and whatever hour counters
+    Redis still has: per hour, the larger of the rolled-up row and counter + fallback."""
+    start = _month_start(now)
+    hours = [start + timedelta(hours=n) for n in range(int((now - start) / timedelta(hours=1)) + 1)]
+    rolled = dict(
+        UsageRecord.objects.filter(tenant_id=tenant.id, metric=metric, hour__gte=start).values_list(
+            "hour", "quantity"
+        )
+    )
+    hour_keys = [keys.usage_hour_key(tenant.schema_name, metric, hour) for hour in hours]
+    counters = redis_client().mget(hour_keys)
+    return sum(
+        max(rolled.get(hour, 0), int(counter or 0) + fallback.get(hour, 0))
+        for hour, counter in zip(hours, counters, strict=True)
+    )
+
+
+def _fallback_add(tenant: Tenant, metric: str, now: datetime, amount: int) -> None:
+    """Add `amount` to the store's PostgreSQL usage of this hour (row-locked until commit)."""
+    table = f"{connection.ops.quote_name(settings.PUBLIC_SCHEMA_NAME)}.billing_usagefallback"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} "
+            "(tenant_id, metric, hour, quantity, updated_at) VALUES (%s, %s, %s, %s, now()) "
+            "ON CONFLICT (tenant_id, metric, hour) DO UPDATE "
+            "SET quantity = billing_usagefallback.quantity + EXCLUDED.quantity, "
+            "updated_at = now()",
+            [tenant.id, metric, now.replace(minute=0, second=0, microsecond=0), amount],
+        )
+
+
+@dataclass
+class Reservation:
+    """Events of one batch reserved against the month's quota; see `ingest_reserve`."""
+
+    tenant: Tenant
+    amount: int
+    now: datetime
+    via: str  # "redis" (month counter moved) or "postgres" (UsageFallback row, same transaction)
+    total: int = 0
+
+    def settle(self, stored: int) -> None:
+        """The batch stored `stored` events (<= amount; concurrent duplicates stored by another
+        batch are not charged): give back the rest, and count the stored ones in the hour's
+        billing counter once the transaction commits."""
+        unused = self.amount - stored
+        self.amount = stored
+        if self.via == "postgres":
+            if unused:
+                _fallback_add(self.tenant, Metric.EVENTS_INGESTED, self.now, -unused)
+            return
+        if unused:
+            self._give_back(unused)
+        if stored:
+            tenant, total, now = self.tenant, self.total - unused, self.now
+            transaction.on_commit(
+                lambda: usage_record(
+                    tenant=tenant,
+                    metric=Metric.EVENTS_INGESTED,
+                    amount=stored,
+                    now=now,
+                    month_total=total,
+                ),
+                robust=True,
+            )
+
+    def release(self) -> None:
+        """The batch's transaction rolled back: nothing of the reservation is used."""
+        if self.via == "redis" and self.amount:
+            self._give_back(self.amount)
+        self.amount = 0  # a "postgres" reservation rolled back with the transaction
+
+    def _give_back(self, amount: int) -> None:
+        month_key = keys.usage_month_key(self.tenant.schema_name, Metric.EVENTS_INGESTED, self.now)
+        try:
+            redis_client().decrby(month_key, amount)
+        except redis.RedisError:
+            logger.warning("quota reservation not released: Redis unavailable", exc_info=True)
+        self.total -= amount
+
+
+def ingest_reserve(*, tenant: Tenant, amount: int, now: datetime | None = None) -> Reservation:
+    """Reserve `amount` new events of an ingest batch against the store's monthly quota, inside
+    the batch's transaction and before its rows are inserted.
+
+    Raises ApplicationError 402 `payment_overdue` or 429 `quota_exceeded` (whole batch refused,
+    nothing reserved) as `quota_check_ingest`; plans billing overage and plans without an
+    events quota are counted but never refused. Exact under concurrency while Redis is up (one
+    Lua script checks and increments the month counter). Redis down: the batch is counted in
+    PostgreSQL in the caller's transaction and checked against the usage PostgreSQL knows; it
+    never fails for Redis trouble. The caller must `settle(stored)` after inserting and
+    `release()` if its transaction rolls back.
+    """
+    now = now or timezone.now()
+    metric = Metric.EVENTS_INGESTED.value
+    schema = tenant.schema_name
+    fallback = _fallback_by_hour(tenant, metric, now)
+    fallback_total = sum(fallback.values())
+    try:
+        cached_state = redis_client().get(keys.billing_state_key(schema))
+        state = billing_state(tenant, cached=cached_state)
+        redis_up = True
+    except redis.RedisError:
+        logger.warning("quota reserved in PostgreSQL: Redis unavailable", exc_info=True)
+        state = billing_state_compute(tenant)
+        redis_up = False
+    if state.read_only(now):
+        raise _payment_overdue()
+    quota = state.quotas[metric]
+    limit = -1 if state.overage_billed or quota is None else quota
+    if redis_up:
+        try:
+            script = redis_client().register_script(_RESERVE_SCRIPT)
+            script_keys = [
+                keys.usage_month_key(schema, metric, now),
+                keys.usage_fallback_folded_key(schema, metric, now),
+            ]
+            ttl = keys.MONTH_COUNTER_TTL_SECONDS
+            args = [amount, limit, ttl, fallback_total, ""]
+            status, value = script(keys=script_keys, args=args)
+            if status == -1:
+                args[-1] = _month_seed(tenant, metric, now, fallback)
+                status, value = script(keys=script_keys, args=args)
+        except redis.RedisError:
+            logger.warning("quota reserved in PostgreSQL: Redis unavailable", exc_info=True)
+        else:
+            if status == 0:
+                raise _quota_exceeded(
+                    quota=limit, plan_name=state.plan_name, used=value, amount=amount, now=now
+                )
+            return Reservation(tenant=tenant, amount=amount, now=now, via="redis", total=value)
+    # Redis down: count in PostgreSQL first (the row lock orders concurrent batches), then check
+    # what PostgreSQL knows: per hour, the rolled-up row (which includes that hour's fallback
+    # count once rolled up) or the fallback count, whichever is larger.
+    _fallback_add(tenant, metric, now, amount)
+    if limit >= 0 and amount > 0:
+        fallback = _fallback_by_hour(tenant, metric, now)
+        rolled = dict(
+            UsageRecord.objects.filter(
+                tenant_id=tenant.id, metric=metric, hour__gte=_month_start(now)
+            ).values_list("hour", "quantity")
+        )
+        hours = set(rolled) | set(fallback)
+        used = sum(max(rolled.get(h, 0), fallback.get(h, 0)) for h in hours) - amount
+        if used + amount > limit:
+            raise _quota_exceeded(
+                quota=limit, plan_name=state.plan_name, used=used, amount=amount, now=now
+            )
+    return Reservation(tenant=tenant, amount=amount, now=now, via="postgres")
+
+
+def usage_record(
+    *,
+    tenant: Tenant,
+    metric: str,
+    amount: int,
+    now: datetime | None = None,
+    month_total: int | None = None,
+) -> int:
     """Count `amount` units of `metric` for the store in the current UTC hour and month
-    (one Redis pipeline) and return the month-to-date total.
+    (one Redis pipeline) and return the month-to-date total. `month_total`: the month counter
+    already holds these units (an `ingest_reserve` reservation, whose total it is); only the
+    hour counter moves.
 
     Crossing 80% or 100% of the plan's monthly quota schedules one owner notification per
     threshold and month (after the caller's transaction commits). Never raises for Redis
@@ -99,14 +320,19 @@ def usage_record(*, tenant: Tenant, metric: str, amount: int, now: datetime | No
     pipe = redis_client().pipeline(transaction=False)
     pipe.incrby(hour_key, amount)
     pipe.expire(hour_key, keys.HOUR_COUNTER_TTL_SECONDS)
-    pipe.incrby(month_key, amount)
+    if month_total is None:
+        pipe.incrby(month_key, amount)
+    else:
+        pipe.get(month_key)
     pipe.expire(month_key, keys.MONTH_COUNTER_TTL_SECONDS)
     pipe.sadd(dirty_key, schema)
     pipe.expire(dirty_key, keys.HOUR_COUNTER_TTL_SECONDS)
     pipe.get(keys.billing_state_key(schema))
     try:
         results = pipe.execute()
-        total, cached_state = int(results[2]), results[6]
+        total, cached_state = int(results[2] or 0), results[6]
+        if month_total is not None:
+            total = month_total
         _notify_thresholds_crossed(
             tenant=tenant,
             metric=metric,

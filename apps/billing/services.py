@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from apps.billing import keys
 from apps.billing.gateway import stripe_client, stripe_unavailable
-from apps.billing.models import Metric, Plan, StripeEvent, Subscription, UsageRecord
+from apps.billing.models import Metric, Plan, StripeEvent, Subscription, UsageFallback, UsageRecord
 from apps.billing.notifications import billing_audit, billing_notify
 from apps.billing.plans import DEFAULT_PLANS, FREE_PLAN_CODE
 from apps.billing.selectors import (
@@ -651,7 +651,12 @@ def usage_rollup(*, now: datetime | None = None) -> int:
     client = redis_client()
     written = 0
     while hour <= last:
-        schemas = sorted(member.decode() for member in client.smembers(keys.usage_dirty_key(hour)))
+        schemas = {member.decode() for member in client.smembers(keys.usage_dirty_key(hour))}
+        # Usage counted in PostgreSQL while Redis was down (apps/billing/quotas.py).
+        schemas |= set(
+            UsageFallback.objects.filter(hour=hour).values_list("tenant__schema_name", flat=True)
+        )
+        schemas = sorted(schemas)
         if schemas:
             written += _usage_rollup_hour(hour=hour, schemas=schemas)
         hour += timedelta(hours=1)
@@ -665,11 +670,17 @@ def _usage_rollup_hour(*, hour: datetime, schemas: list[str]) -> int:
     )
     pairs = [(schema, metric.value) for schema in schemas for metric in Metric]
     values = redis_client().mget([keys.usage_hour_key(s, m, hour) for s, m in pairs])
+    fallback = {
+        (schema, metric): quantity
+        for schema, metric, quantity in UsageFallback.objects.filter(
+            hour=hour, tenant_id__in=tenant_ids.values()
+        ).values_list("tenant__schema_name", "metric", "quantity")
+    }
     written = 0
     for (schema, metric), raw in zip(pairs, values, strict=True):
-        if raw is None or schema not in tenant_ids:
+        if (raw is None and (schema, metric) not in fallback) or schema not in tenant_ids:
             continue
-        quantity = int(raw)
+        quantity = int(raw or 0) + fallback.get((schema, metric), 0)
         record, created = UsageRecord.objects.get_or_create(
             tenant_id=tenant_ids[schema], metric=metric, hour=hour, defaults={"quantity": quantity}
         )

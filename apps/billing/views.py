@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
@@ -70,10 +71,18 @@ def billing_portal(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def stripe_webhook(request: HttpRequest) -> HttpResponse:
-    """Verify, store once, answer at once; processing runs in a Celery task."""
+    """Verify, store once, answer at once; processing runs in a Celery task. A body over
+    DATA_UPLOAD_MAX_MEMORY_SIZE is 413 in the JSON error body (Django's own answer is an
+    HTML 400)."""
+    try:
+        payload = request.body
+    except RequestDataTooBig:
+        return json_error_response(
+            "too_large", "The request body is larger than the upload limit.", 413
+        )
     try:
         event, created = services.stripe_event_receive(
-            payload=request.body, signature=request.headers.get("Stripe-Signature", "")
+            payload=payload, signature=request.headers.get("Stripe-Signature", "")
         )
     except ApplicationError as exc:
         return json_error_response(exc.code, exc.message, exc.status_code)

@@ -28,6 +28,7 @@ from apps.apikeys.authentication import ApiKeyAuthentication
 from apps.apikeys.permissions import RequireScope
 from apps.catalog import selectors, services
 from apps.core.errors import ApplicationError
+from apps.core.ids import id_clean, id_lookup
 
 MAX_EVENTS_PER_BATCH = 10_000
 MAX_ITEMS_PER_BATCH = 1_000
@@ -255,6 +256,12 @@ class ItemListApi(StoreApi):
 
 
 class ItemBulkApi(StoreApi):
+    def dispatch(self, request, *args, **kwargs):
+        # "bulk" is a valid item id too: every method but POST is that item's.
+        if request.method != "POST":
+            return ItemDetailApi.as_view()(request, item_id="bulk")
+        return super().dispatch(request, *args, **kwargs)
+
     @extend_schema(
         operation_id="items_bulk_upsert",
         request=ItemInput(many=True),
@@ -277,6 +284,7 @@ class ItemBulkApi(StoreApi):
 class ItemDetailApi(StoreApi):
     @extend_schema(operation_id="items_get", responses=ItemOutput)
     def get(self, request, item_id: str):
+        item_id = id_lookup(item_id, field="item_id")
         return _json_response(_item_dict(selectors.item_get(item_id=item_id)))
 
     @extend_schema(
@@ -295,6 +303,7 @@ class ItemDetailApi(StoreApi):
         description="Hide the item from listings and recommendations at once; events are kept.",
     )
     def delete(self, request, item_id: str):
+        item_id = id_lookup(item_id, field="item_id")
         services.item_delete(item_id=item_id, actor_api_key=request.auth, request=request)
         return HttpResponse(status=204)
 
@@ -346,6 +355,7 @@ class UserApi(StoreApi):
         },
     )
     def put(self, request, user_id: str):
+        user_id = id_clean(user_id, field="user_id")
         data = request.data
         if not isinstance(data, dict):
             raise ApplicationError(
@@ -392,31 +402,50 @@ class UserApi(StoreApi):
         description="GDPR erasure: events, profile and cached recommendations. Audited.",
     )
     def delete(self, request, user_id: str):
+        user_id = id_lookup(user_id, field="user_id")
         erased = services.shopper_erase(
             user_id=user_id, actor_api_key=request.auth, request=request
         )
         return _json_response({"erased": erased})
 
 
-class UserEventsApi(StoreApi):
+class UserSubresourceApi(StoreApi):
+    """`/users/{id}/<suffix>` answers GET; any other method is the bare `/users/{id}` of the
+    shopper whose id ends in `/<suffix>` (ids may contain "/")."""
+
+    suffix = ""
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            return UserApi.as_view()(request, user_id=f"{kwargs['user_id']}/{self.suffix}")
+        return super().dispatch(request, *args, **kwargs)
+
+
+class UserEventsApi(UserSubresourceApi):
+    suffix = "events"
+
     @extend_schema(
         operation_id="users_events",
         parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
         responses=EventOutput(many=True),
     )
     def get(self, request, user_id: str):
+        user_id = id_lookup(user_id, field="user_id")
         events = selectors.shopper_events(user_id=user_id).values(*selectors.EVENT_PUBLIC_FIELDS)
         paginator = EventCursorPagination()
         page = paginator.paginate_queryset(events, request, view=self)
         return paginator.get_paginated_response(page)
 
 
-class UserExportApi(StoreApi):
+class UserExportApi(UserSubresourceApi):
+    suffix = "export"
+
     @extend_schema(
         operation_id="users_export",
         responses=OpenApiTypes.OBJECT,
         description="GDPR access: everything held about the shopper. Audited.",
     )
     def get(self, request, user_id: str):
+        user_id = id_lookup(user_id, field="user_id")
         data = services.shopper_export(user_id=user_id, actor_api_key=request.auth, request=request)
         return _json_response(data)

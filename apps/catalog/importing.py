@@ -6,6 +6,12 @@ separated by `|`, `in_stock` true/false/1/0/yes/no, `attributes` a JSON object. 
 `value` a number.
 JSON Lines (`.jsonl`, `.ndjson`, `.json`): one JSON object per line, exactly the API shape.
 
+The whole file is read and parsed before anything is stored: a file that is not UTF-8, a CSV
+field over the csv module's limit (131,072 characters) or a malformed CSV line stops the
+import with `ImportFileError` (the line and why), and nothing is stored. Rows that parse but
+fail validation are reported one by one (line, field, message) and the valid rows are stored;
+the summary says how many.
+
 Events without an `event_id` get a deterministic one derived from their content
 (`imp-<hash of user_id, item_id, type, value, timestamp>`), so importing a file twice stores
 each event once.
@@ -30,6 +36,30 @@ from apps.catalog.validation import RowError
 EVENT_BATCH = 5_000
 ITEM_BATCH = 1_000
 _UNPARSABLE = object()
+
+
+class ImportFileError(Exception):
+    """The file cannot be read as a whole; nothing was imported."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+        self.message = message
+
+
+def _utf8_lines(handle: IO[bytes], consumed: list[int] | None = None) -> Iterator[str]:
+    """The file's lines as text, refusing a line that is not UTF-8 (a leading BOM is dropped).
+    `consumed[0]` follows the number of the line last handed out."""
+    for number, raw in enumerate(handle, start=1):
+        if consumed is not None:
+            consumed[0] = number
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ImportFileError(
+                number, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+            ) from None
+        yield text.removeprefix("\ufeff") if number == 1 else text
 
 
 @dataclass
@@ -86,13 +116,23 @@ def _csv_event(row: dict[str, str]) -> dict[str, Any]:
 def _read(path: Path, csv_row: Callable[[dict[str, str]], dict[str, Any]]) -> Iterator[tuple]:
     """(line number, row or _UNPARSABLE, problem) per data line."""
     if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            for row in reader:
-                yield reader.line_num, csv_row(row), ""
+        with path.open("rb") as handle:
+            consumed = [0]
+            reader = csv.DictReader(_utf8_lines(handle, consumed))
+            try:
+                for row in reader:
+                    yield reader.line_num, csv_row(row), ""
+            except csv.Error as exc:
+                message = str(exc)
+                if "field larger than field limit" in message:
+                    message = (
+                        f"a field is longer than {csv.field_size_limit():,} characters "
+                        "(the CSV field limit)"
+                    )
+                raise ImportFileError(consumed[0], message) from None
         return
     with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
+        for number, line in enumerate(_utf8_lines(handle), start=1):
             if not line.strip():
                 continue
             try:
@@ -161,6 +201,8 @@ def _run(path: Path, kind: str, progress_stream: IO[str] | None) -> ImportReport
         lines.clear()
         progress.update(report.rows)
 
+    for _ in _read(path, csv_row):
+        pass  # the whole file reads and parses (ImportFileError otherwise): now store it
     for line, row, problem in _read(path, csv_row):
         report.rows += 1
         if row is _UNPARSABLE:
@@ -178,10 +220,12 @@ def _run(path: Path, kind: str, progress_stream: IO[str] | None) -> ImportReport
 
 def events_import(*, path: Path, progress_stream: IO[str] | None = None) -> ImportReport:
     """Import events from `path` into the current store schema, batch by batch (each batch
-    its own transaction, so a stopped import can be re-run: stored rows count as duplicates)."""
+    its own transaction, so a stopped import can be re-run: stored rows count as duplicates).
+    Raises ImportFileError, having stored nothing, when the file cannot be read whole."""
     return _run(path, "events", progress_stream)
 
 
 def items_import(*, path: Path, progress_stream: IO[str] | None = None) -> ImportReport:
-    """Import (upsert) items from `path` into the current store schema."""
+    """Import (upsert) items from `path` into the current store schema. Raises
+    ImportFileError, having stored nothing, when the file cannot be read whole."""
     return _run(path, "items", progress_stream)

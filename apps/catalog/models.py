@@ -2,6 +2,8 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import BrinIndex, GinIndex
 from django.db import models
 
+from apps.core.pii import EncryptedJSONField
+
 
 class Item(models.Model):
     """A catalog item of this store, keyed by the store's own id."""
@@ -30,7 +32,8 @@ class Shopper(models.Model):
     """A store's shopper, keyed by the store's own id; created implicitly by events."""
 
     user_id = models.CharField(max_length=128, unique=True)
-    attributes = models.JSONField(default=dict, blank=True)
+    # Personal data the store sends: encrypted at rest (apps/core/pii.py), never queried.
+    attributes = EncryptedJSONField(default=dict, blank=True)
     first_seen_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -63,6 +66,9 @@ class Event(models.Model):
     value = models.FloatField(null=True, blank=True)
     timestamp = models.DateTimeField()
     recommendation_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    # Purchases: the item's catalog price when the event was stored (attributed revenue uses
+    # `value` when the store sends one, else this).
+    item_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

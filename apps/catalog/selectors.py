@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 from django.db.models import QuerySet
+from django.db.models.functions import Length
 from django.utils import timezone
 
 from apps.catalog.models import Event, Item, Shopper
@@ -151,3 +152,37 @@ def event_counters(*, day: date | None = None) -> dict[str, int]:
     day = day or timezone.now().date()
     raw = redis_client().hgetall(counters_key(day))
     return {field.decode(): int(value) for field, value in raw.items()}
+
+
+# Ids that may break the id rule: anything beyond printable ASCII, edge spaces, over-length.
+_SUSPECT_ID_SQL = r"[^ -~]|^ | $"
+
+
+def ids_breaking_rule() -> list[tuple[str, str, str]]:
+    """(kind, id, why) for every stored item, shopper and event id of this store that breaks
+    the id rule of apps.core.ids (stored before the rule; they stay reachable). PostgreSQL
+    narrows the rows down; the rule itself decides."""
+    from apps.core.ids import ID_MAX_LENGTH, id_normalize, id_problem
+
+    def suspects(queryset, column: str) -> set[str]:
+        odd = queryset.filter(**{f"{column}__regex": _SUSPECT_ID_SQL})
+        long = queryset.annotate(id_length=Length(column)).filter(id_length__gt=ID_MAX_LENGTH)
+        return {
+            *odd.values_list(column, flat=True).distinct(),
+            *long.values_list(column, flat=True).distinct(),
+        }
+
+    sources = [
+        ("item", Item.objects.all(), "item_id"),
+        ("shopper", Shopper.objects.all(), "user_id"),
+        ("event user_id", Event.objects.all(), "user_id"),
+        ("event item_id", Event.objects.all(), "item_id"),
+    ]
+    found = []
+    for kind, queryset, column in sources:
+        for value in sorted(suspects(queryset, column)):
+            if value != id_normalize(value):
+                found.append((kind, value, "Not in Unicode NFC form."))
+            elif message := id_problem(value):
+                found.append((kind, value, message))
+    return found

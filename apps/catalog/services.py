@@ -4,8 +4,10 @@ connection schema (the store's), whoever calls it: the API, the import commands,
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal
 
 import orjson
@@ -14,13 +16,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.billing.quotas import quota_check_ingest, usage_record
+from apps.billing.quotas import Reservation, ingest_reserve
 from apps.catalog import live
 from apps.catalog.models import Event, Item, Shopper
-from apps.catalog.selectors import (
-    shopper_data,
-    shopper_recommendation_keys,
-)
+from apps.catalog.selectors import shopper_data
 from apps.catalog.validation import (
     ID_MAX_LENGTH,
     EventRow,
@@ -32,7 +31,8 @@ from apps.catalog.validation import (
     item_validate,
     items_validate,
 )
-from apps.core.cache import redis_client
+from apps.core import pii
+from apps.core.erasure import erase_shopper, tombstone_set
 from apps.core.errors import ApplicationError
 from apps.recommendations.cache import catalog_changed
 
@@ -78,10 +78,16 @@ _STAGING_TYPES = ["text", "text", "text", "text", "float8", "timestamptz", "text
 _EVENTS_INSERT = """
 WITH inserted AS (
     INSERT INTO catalog_event
-        (event_id, user_id, item_id, type, value, "timestamp", recommendation_id, received_at)
-    SELECT event_id, user_id, item_id, type, value, "timestamp", recommendation_id, now()
-    FROM pg_temp.catalog_event_staging
-    ORDER BY event_id
+        (event_id, user_id, item_id, type, value, "timestamp", recommendation_id, item_price,
+         received_at)
+    SELECT s.event_id, s.user_id, s.item_id, s.type, s.value, s."timestamp",
+           s.recommendation_id,
+           -- a purchase keeps the item's price of the moment (attributed revenue)
+           CASE WHEN s.type = 'purchase'
+                THEN (SELECT c.price FROM catalog_item c WHERE c.item_id = s.item_id) END,
+           now()
+    FROM pg_temp.catalog_event_staging s
+    ORDER BY s.event_id
     ON CONFLICT (event_id) WHERE event_id IS NOT NULL DO NOTHING
     RETURNING item_id, type
 ), stubs AS (
@@ -115,23 +121,51 @@ WHERE catalog_shopper.first_seen_at IS NULL
 """
 
 
-def _events_write(rows: list[EventRow]) -> dict[str, int]:
-    """Store validated rows; returns the number inserted by type (duplicates excluded)."""
+_STAGING_NEW = """
+SELECT count(*) FROM pg_temp.catalog_event_staging s
+WHERE s.event_id IS NULL
+   OR NOT EXISTS (SELECT 1 FROM catalog_event e WHERE e.event_id = s.event_id)
+"""
+
+
+def _events_write(
+    rows: list[EventRow], *, reserve: Callable[[int], Reservation] | None = None
+) -> dict[str, int]:
+    """Store validated rows; returns the number inserted by type (duplicates excluded).
+
+    `reserve(n)` (billing) is called once the batch is staged, with the number of rows not yet
+    stored, and may refuse the whole batch by raising; its reservation is settled with what was
+    inserted, or released when the transaction rolls back."""
     nested = connection.in_atomic_block
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_STAGING_DDL)
-        with cursor.cursor.copy(_STAGING_COPY) as copy:
-            copy.set_types(_STAGING_TYPES)
-            write_row = copy.write_row
-            for row in rows:
-                write_row(row)
-        cursor.execute(_EVENTS_INSERT)
-        inserted = {kind: count for kind, count in cursor.fetchall()}
-        cursor.execute(_SHOPPERS_UPSERT)
-        if nested:
-            # No commit will empty the staging table before the caller's next batch.
-            cursor.execute("DELETE FROM pg_temp.catalog_event_staging")
+    reservation: Reservation | None = None
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_STAGING_DDL)
+            with cursor.cursor.copy(_STAGING_COPY) as copy:
+                copy.set_types(_STAGING_TYPES)
+                write_row = copy.write_row
+                for row in rows:
+                    write_row(row)
+            if reserve is not None:
+                cursor.execute(_STAGING_NEW)
+                reservation = reserve(cursor.fetchone()[0])
+            cursor.execute(_EVENTS_INSERT)
+            inserted = {kind: count for kind, count in cursor.fetchall()}
+            if reservation is not None:
+                reservation.settle(sum(inserted.values()))
+            cursor.execute(_SHOPPERS_UPSERT)
+            if nested:
+                # No commit will empty the staging table before the caller's next batch.
+                cursor.execute("DELETE FROM pg_temp.catalog_event_staging")
+    except BaseException:
+        if reservation is not None:
+            reservation.release()
+        raise
     return inserted
+
+
+def _ingest_reserve(tenant, amount: int) -> Reservation:
+    return ingest_reserve(tenant=tenant, amount=amount)
 
 
 def _counters_after_commit(schema_name: str, counts: dict[str, int]) -> None:
@@ -155,31 +189,31 @@ def events_ingest(
     committed (unless the caller holds an outer transaction). Invalid rows are reported in
     `errors` (index, field, message) and not stored. An `event_id` already stored, or repeated
     in the batch, counts as a duplicate and is stored once. Events of items not yet in the
-    catalog create hidden stub items. Shoppers are created or their first/last seen times
-    extended. After commit, the store's live counters are incremented and pushed to its
-    dashboard group. `source` is for logs and metrics; validation is the same for all.
+    catalog create hidden stub items. A purchase keeps the item's catalog price of the moment
+    (`item_price`: attributed revenue when it has no `value`). Shoppers are created or their
+    first/last seen times extended. After commit, the store's live counters are incremented
+    and pushed to its dashboard group. `source` is for logs and metrics; validation is the
+    same for all.
     """
     result = IngestResult()
     valid, result.errors, in_batch_duplicates = events_validate(rows, now=now or timezone.now())
     result.duplicates = in_batch_duplicates
     if not valid:
         return result
+    reserve = None
     if source == "api":
-        # Billing: 429 quota_exceeded / 402 payment_overdue before anything is stored.
-        quota_check_ingest(tenant=connection.tenant, amount=len(valid))
-    inserted = _events_write(valid)
+        # Billing: the batch's new events are reserved against the quota before they are
+        # inserted (429 quota_exceeded / 402 payment_overdue: nothing stored), and counted for
+        # billing once committed.
+        tenant = connection.tenant
+        reserve = partial(_ingest_reserve, tenant)
+    inserted = _events_write(valid, reserve=reserve)
     result.accepted = sum(inserted.values())
     result.duplicates += len(valid) - result.accepted
     result.accepted_by_type = inserted
     if inserted:
         schema_name = connection.schema_name
         transaction.on_commit(lambda: _counters_after_commit(schema_name, inserted), robust=True)
-        if source == "api":
-            tenant, accepted = connection.tenant, result.accepted
-            transaction.on_commit(
-                lambda: usage_record(tenant=tenant, metric="events_ingested", amount=accepted),
-                robust=True,
-            )
     logger.debug(
         "events ingested",
         extra={"source": source, "accepted": result.accepted, "duplicates": result.duplicates},
@@ -332,21 +366,40 @@ def shopper_attributes_set(*, user_id: str, attributes: Any) -> tuple[Shopper, b
     return shopper, created
 
 
-def _recommendations_forget(user_id: str) -> int:
-    """Drop the shopper's cached recommendation lists; returns how many were removed. The
-    recommendations app's hook knows its exact keys; a SCAN catches any other list stored
-    under tenant_key("recs", <model_version>, ..., <user_id>)."""
-    removed = 0
-    try:
-        from apps.recommendations.services import shopper_recommendations_forget
-    except ImportError:
-        shopper_recommendations_forget = None
-    if shopper_recommendations_forget is not None:
-        removed += shopper_recommendations_forget(user_id=user_id) or 0
-    keys = list(shopper_recommendation_keys(user_id=user_id).values())
-    if keys:
-        removed += redis_client().delete(*keys)
-    return removed
+def shoppers_pii_reencrypt(*, batch_size: int = 1000) -> int:
+    """Re-encrypt every shopper's attributes of the current store under the first
+    PII_ENCRYPTION_KEYS key (values written before encryption get encrypted); returns how
+    many rows were rewritten. Each batch is its own transaction, so it can run on a live
+    store."""
+    rewritten, last_id = 0, 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, attributes FROM catalog_shopper WHERE id > %s ORDER BY id LIMIT %s "
+                "FOR UPDATE",
+                [last_id, batch_size],
+            )
+            rows = cursor.fetchall()
+            if not rows:
+                return rewritten
+            cursor.executemany(
+                "UPDATE catalog_shopper SET attributes = %s WHERE id = %s",
+                [(pii.reencrypt(value), pk) for pk, value in rows],
+            )
+        rewritten += len(rows)
+        last_id = rows[-1][0]
+
+
+def shopper_events_erase(user_id: str) -> int:
+    """Eraser (apps.core.erasure): every event of the shopper."""
+    deleted, _ = Event.objects.filter(user_id=user_id).delete()
+    return deleted
+
+
+def shopper_profile_erase(user_id: str) -> int:
+    """Eraser (apps.core.erasure): the shopper's profile (attributes, first/last seen)."""
+    deleted, _ = Shopper.objects.filter(user_id=user_id).delete()
+    return deleted
 
 
 def _catalog_changed_after_commit() -> None:
@@ -361,26 +414,26 @@ def _catalog_changed_after_commit() -> None:
 
 @transaction.atomic
 def shopper_erase(*, user_id: str, actor_api_key=None, request=None) -> dict[str, int]:
-    """GDPR erasure: every event of the shopper, the profile and cached recommendations.
+    """GDPR erasure: everything every app registered in `apps.core.erasure` (events, profile,
+    cached recommendation lists, served-list log, ...), plus a tombstone so that no model
+    trained before now serves the shopper again (apps/core/erasure.py says how it holds).
 
-    Audited as `shopper.erased` with the counts. Raises ApplicationError 404 when nothing is
-    held about `user_id`, 503 when Redis cannot be cleared (nothing is erased then: the caller
-    retries)."""
-    events, _ = Event.objects.filter(user_id=user_id).delete()
-    profiles, _ = Shopper.objects.filter(user_id=user_id).delete()
+    Audited as `shopper.erased` with the counts per kind (never contents). Raises
+    ApplicationError 404 when nothing is held about `user_id`, 503 when Redis cannot be
+    cleared (nothing is erased then: the caller retries)."""
     try:
-        recommendations = _recommendations_forget(user_id)
+        erased = erase_shopper(user_id)
+        if not any(erased.values()):
+            raise ApplicationError(
+                "No data is held about this shopper.", code="not_found", status_code=404
+            )
+        tombstone_set(user_id)
     except redis.RedisError as exc:
         raise ApplicationError(
             "Cached recommendations could not be erased; nothing was erased, retry later.",
             code="unavailable",
             status_code=503,
         ) from exc
-    if not events and not profiles and not recommendations:
-        raise ApplicationError(
-            "No data is held about this shopper.", code="not_found", status_code=404
-        )
-    erased = {"events": events, "profile": profiles, "recommendations": recommendations}
     audit_record(
         action="shopper.erased",
         actor_api_key=actor_api_key,

@@ -17,6 +17,9 @@ from typing import Any
 
 import orjson
 
+from apps.core.ids import ID_MAX_LENGTH, id_normalize
+from apps.core.ids import id_problem as _id_rule_problem
+
 EVENT_TYPES = frozenset({"view", "add_to_cart", "purchase", "rating", "click"})
 EVENT_FIELDS = frozenset(
     {"event_id", "user_id", "item_id", "type", "value", "timestamp", "recommendation_id"}
@@ -25,7 +28,6 @@ ITEM_FIELDS = frozenset(
     {"item_id", "title", "description", "categories", "price", "in_stock", "attributes"}
 )
 
-ID_MAX_LENGTH = 128
 RECOMMENDATION_ID_MAX_LENGTH = 64
 TITLE_MAX_LENGTH = 500
 DESCRIPTION_MAX_LENGTH = 20_000
@@ -51,16 +53,14 @@ class RowError:
 
 
 def id_problem(value: Any, max_length: int) -> str | None:
-    """Why `value` is not a valid identifier (non-empty string, no NUL), or None."""
-    if type(value) is not str:
-        return "Must be a string."
-    if not value or value.isspace():
-        return "Must not be blank."
-    if len(value) > max_length:
-        return f"At most {max_length} characters."
-    if "\x00" in value:
-        return "Must not contain NUL characters."
-    return None
+    """Why `value` breaks the id rule of apps.core.ids (after NFC normalisation), or None."""
+    if type(value) is str:
+        value = id_normalize(value)
+    return _id_rule_problem(value, max_length=max_length)
+
+
+def _clean_id(value: Any) -> Any:
+    return id_normalize(value) if type(value) is str and not value.isascii() else value
 
 
 def _text_problem(value: Any, max_length: int) -> str | None:
@@ -164,9 +164,9 @@ def events_validate(
         # Fast path: straight-line checks for the common valid row; anything off falls through
         # to `_event_problems`, which names every wrong field.
         if type(raw) is dict and raw.keys() <= fields:
-            event_id = raw.get("event_id")
-            user_id = raw.get("user_id")
-            item_id = raw.get("item_id")
+            event_id = _clean_id(raw.get("event_id"))
+            user_id = _clean_id(raw.get("user_id"))
+            item_id = _clean_id(raw.get("item_id"))
             kind = raw.get("type")
             value = raw.get("value")
             recommendation_id = raw.get("recommendation_id")
@@ -179,17 +179,18 @@ def events_validate(
                 and type(kind) is str
                 and kind in types
                 and type(moment) is datetime
-                and "\x00" not in user_id
-                and "\x00" not in item_id
-                and not user_id.isspace()
-                and not item_id.isspace()
+                # printable: no NUL or other control characters, no line breaks.
+                and user_id.isprintable()
+                and item_id.isprintable()
+                and user_id[0] != " " != user_id[-1]
+                and item_id[0] != " " != item_id[-1]
                 and (
                     event_id is None
                     or (
                         type(event_id) is str
                         and 0 < len(event_id) <= ID_MAX_LENGTH
-                        and "\x00" not in event_id
-                        and not event_id.isspace()
+                        and event_id.isprintable()
+                        and event_id[0] != " " != event_id[-1]
                     )
                 )
                 and (
@@ -197,8 +198,8 @@ def events_validate(
                     or (
                         type(recommendation_id) is str
                         and 0 < len(recommendation_id) <= RECOMMENDATION_ID_MAX_LENGTH
-                        and "\x00" not in recommendation_id
-                        and not recommendation_id.isspace()
+                        and recommendation_id.isprintable()
+                        and recommendation_id[0] != " " != recommendation_id[-1]
                     )
                 )
             ):
@@ -253,10 +254,41 @@ def _price_parse(value: Any) -> Decimal | str | None:
     return price.quantize(Decimal("0.01"))
 
 
+JSON_NUMBER_LIMIT = 2**63
+
+
+def json_number_problem(value: Any) -> str | None:
+    """Why a parsed JSON value holds a number that cannot round-trip, or None.
+
+    PostgreSQL's jsonb keeps any number as `numeric`; psycopg reads one of 2^63 or more (even
+    written as a float, 1e300) back as a Python int that no 64-bit JSON encoder can write, so
+    every later read of the row would fail. Infinity and NaN have no JSON form at all.
+    """
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(
+                (f"{path}.{key}" if path else f"{key}", item) for key, item in node.items()
+            )
+        elif isinstance(node, list):
+            stack.extend((f"{path}[{index}]", item) for index, item in enumerate(node))
+        elif isinstance(node, int | float) and not isinstance(node, bool):
+            where = f" (at {path})" if path else ""
+            if isinstance(node, float) and not math.isfinite(node):
+                return f"Numbers must be finite{where}."
+            if not -JSON_NUMBER_LIMIT < node < JSON_NUMBER_LIMIT:
+                return f"Numbers must be between -(2^63 - 1) and 2^63 - 1{where}."
+    return None
+
+
 def attributes_problem(value: Any) -> str | None:
-    """Why `value` is not an acceptable attributes object (JSON object, at most 8 KB)."""
+    """Why `value` is not an acceptable attributes object (JSON object, at most 8 KB, numbers
+    within 64 bits), or None."""
     if not isinstance(value, dict):
         return "Must be a JSON object."
+    if message := json_number_problem(value):
+        return message
     try:
         encoded = orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError):
@@ -275,9 +307,10 @@ def item_validate(raw: Any, *, item_id: str | None = None) -> ItemRow | list[tup
     if type(raw) is not dict:
         return [("", "Each item must be a JSON object.")]
     problems = [(field, "Unknown field.") for field in _unknown_fields(raw, ITEM_FIELDS)]
-    if item_id is not None and "item_id" in raw and raw["item_id"] != item_id:
+    item_id = _clean_id(item_id)
+    if item_id is not None and "item_id" in raw and _clean_id(raw["item_id"]) != item_id:
         problems.append(("item_id", "Must match the item_id in the URL."))
-    resolved_id = item_id if item_id is not None else raw.get("item_id")
+    resolved_id = item_id if item_id is not None else _clean_id(raw.get("item_id"))
     if resolved_id is None:
         problems.append(("item_id", "This field is required."))
     elif message := id_problem(resolved_id, ID_MAX_LENGTH):

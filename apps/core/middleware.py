@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
+from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
 from django.contrib.auth import middleware as auth_middleware
@@ -12,10 +13,14 @@ from django.contrib.auth.models import AnonymousUser
 from django.contrib.messages import middleware as messages_middleware
 from django.contrib.sessions import middleware as sessions_middleware
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import Resolver404, resolve
 from django_prometheus.exports import ExportToDjangoView
 
 from apps.core import health
 from apps.core.errors import error_body
+from apps.core.negotiation import wants_json
+from apps.core.wsgi import PATH_BYTES_KEY
 
 
 class ProbeMiddleware:
@@ -84,3 +89,77 @@ class MessageMiddleware(messages_middleware.MessageMiddleware):
         if is_cookieless_api_request(request):
             return self.get_response(request)
         return super().__call__(request)
+
+
+# --- input no view can act on -------------------------------------------------------------------
+NUL_MESSAGE = "Must not contain NUL characters."
+UTF8_MESSAGE = "Must be valid UTF-8 (percent-encode the UTF-8 bytes of the id)."
+
+
+def _raw_path_is_utf8(request: HttpRequest) -> bool:
+    """Django re-percent-encodes bytes of the path that are not UTF-8 ("a\\xffb" becomes
+    "a%FFb"), which would map them onto the id "a%FFb": look at the path as received."""
+    scope = getattr(request, "scope", None)
+    if scope is not None:  # ASGI: the raw, still percent-encoded path
+        raw = scope.get("raw_path")
+        data = unquote_to_bytes(raw.decode("latin-1")) if raw else b""
+    else:  # WSGI: kept by apps.core.wsgi, the decoded bytes as latin-1 text (PEP 3333)
+        path = request.META.get(PATH_BYTES_KEY, "")
+        if path.isascii():
+            return True
+        try:
+            data = path.encode("latin-1")
+        except UnicodeEncodeError:
+            return True  # already text: nothing was re-encoded
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _path_field(request: HttpRequest, bad: str | None) -> str:
+    """The URL parameter holding the bad input, else "path"."""
+    try:
+        match = resolve(request.path_info, urlconf=getattr(request, "urlconf", None))
+    except Resolver404:
+        return "path"
+    names = [
+        name
+        for name, value in match.kwargs.items()
+        if isinstance(value, str) and (bad is None or bad in value)
+    ]
+    return names[0] if len(names) == 1 else "path"
+
+
+def request_input_problem(request: HttpRequest) -> tuple[str, str] | None:
+    """(field, message) when the path is not UTF-8 or the path or query holds a NUL
+    character (PostgreSQL text cannot hold one, so no id or filter can), else None."""
+    if not _raw_path_is_utf8(request):
+        return _path_field(request, None), UTF8_MESSAGE
+    if "\x00" in request.path_info:
+        return _path_field(request, "\x00"), NUL_MESSAGE
+    query = request.META.get("QUERY_STRING", "")
+    if "%00" in query or "\x00" in query:
+        for name, values in request.GET.lists():
+            if "\x00" in name or any("\x00" in value for value in values):
+                return name.replace("\x00", "") or "query", NUL_MESSAGE
+    return None
+
+
+class RequestInputMiddleware:
+    """Answers 400 naming the field for a path that is not UTF-8 or a NUL character in the
+    path or query, before any view: JSON for API clients, the error page for people."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        problem = request_input_problem(request)
+        if problem is None:
+            return self.get_response(request)
+        field, message = problem
+        if wants_json(request):
+            body = error_body("invalid", f"Invalid input in: {field}.", {field: [message]})
+            return JsonResponse(body, status=400)
+        return render(request, "core/error.html", {"message": f"{field}: {message}"}, status=400)

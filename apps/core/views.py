@@ -7,6 +7,7 @@ import sys
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views import defaults
 
 from apps.core.errors import error_body
 from apps.core.negotiation import wants_json
@@ -14,6 +15,15 @@ from apps.core.negotiation import wants_json
 # Raised when PostgreSQL is unreachable or out of connections: transient, so clients should
 # retry (503), not report a bug (500).
 UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler404: API clients get the JSON error body, people Django's page."""
+    if wants_json(request):
+        return JsonResponse(
+            error_body("not_found", f"Nothing is served at {request.path}."), status=404
+        )
+    return defaults.page_not_found(request, exception)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -13,17 +14,32 @@ from django.db import connection
 from django_tenants.utils import tenant_context
 
 from apps.tenants.models import Tenant
-from apps.tenants.selectors import tenant_for_host
+from apps.tenants.selectors import hostname_normalize, tenant_for_host
 
 CLOSE_STORE_NOT_FOUND = 4404
 CLOSE_FORBIDDEN = 4403
 
 
-def _host_from_scope(scope: dict[str, Any]) -> str:
+def _header(scope: dict[str, Any], header: bytes) -> str:
     for name, value in scope.get("headers", []):
-        if name == b"host":
+        if name == header:
             return value.decode("latin-1")
     return ""
+
+
+def _host_from_scope(scope: dict[str, Any]) -> str:
+    return _header(scope, b"host")
+
+
+def origin_matches_host(origin: str, host: str) -> bool:
+    """A store's socket is opened only by that store's own pages: the Origin's host must be
+    the Host's (normalised alike). AllowedHostsOriginValidator alone lets any store's page,
+    all of them under ALLOWED_HOSTS, open another store's socket."""
+    parsed = urlsplit(origin)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        return False
+    origin_host = hostname_normalize(parsed.netloc)
+    return bool(origin_host) and origin_host == hostname_normalize(host)
 
 
 @database_sync_to_async
@@ -33,8 +49,8 @@ def _resolve_tenant(host: str) -> Tenant | None:
 
 
 class TenantWebsocketMiddleware:
-    """Puts the host's tenant in `scope["tenant"]`; unknown or suspended stores are refused
-    before the handshake completes."""
+    """Puts the host's tenant in `scope["tenant"]`; unknown or suspended stores, and pages of
+    another origin than the store's own host, are refused before the handshake completes."""
 
     def __init__(self, inner: Callable) -> None:
         self.inner = inner
@@ -42,8 +58,10 @@ class TenantWebsocketMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "websocket":
             return await self.inner(scope, receive, send)
-        tenant = await _resolve_tenant(_host_from_scope(scope))
-        if tenant is None or not tenant.is_active:
+        host = _host_from_scope(scope)
+        tenant = await _resolve_tenant(host)
+        foreign = not origin_matches_host(_header(scope, b"origin"), host)
+        if tenant is None or not tenant.is_active or foreign:
             # Accept, then close: a close before the handshake reaches the client without its code.
             await receive()  # the websocket.connect message
             code = CLOSE_STORE_NOT_FOUND if tenant is None else CLOSE_FORBIDDEN

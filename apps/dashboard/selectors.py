@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, F, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -74,79 +73,16 @@ def events_per_day(*, days: int = CHART_DAYS) -> dict[str, Any]:
     return {"labels": [day.isoformat() for day in labels], "series": series}
 
 
-def _rate(numerator: int, denominator: int) -> float | None:
-    return numerator / denominator if denominator else None
-
-
-def recommendation_funnel(*, since: datetime) -> dict[str, Any]:
-    """Lists served since `since`, the clicks and purchases attributed to them (events
-    carrying a served recommendation_id), CTR, conversion and attributed revenue (sum of the
-    current price of each purchased item with a known price)."""
-    from apps.recommendations.models import Impression
-
-    served = Impression.objects.filter(served_at__gte=since).count()
-    attributed = Event.objects.filter(
-        timestamp__gte=since,
-        recommendation_id__in=Impression.objects.filter(served_at__gte=since).values(
-            "recommendation_id"
-        ),
-    )
-    counts = attributed.aggregate(
-        clicks=Count("id", filter=Q(type=Event.Type.CLICK)),
-        purchases=Count("id", filter=Q(type=Event.Type.PURCHASE)),
-    )
-    price = Item.objects.filter(item_id=OuterRef("item_id")).values("price")[:1]
-    revenue = attributed.filter(type=Event.Type.PURCHASE).aggregate(
-        total=Sum(Subquery(price, output_field=DecimalField(max_digits=14, decimal_places=2)))
-    )["total"]
+def ctr_chart(*, summary: dict[str, Any]) -> dict[str, Any]:
+    """The CTR-per-day chart from an analytics summary
+    (apps.recommendations.selectors.analytics_summary, the one definition of CTR): labels,
+    lists served, lists clicked and CTR per day, CTR None on days without lists served."""
+    days = summary["by_day"]
     return {
-        "served": served,
-        "clicks": counts["clicks"],
-        "purchases": counts["purchases"],
-        "ctr": _rate(counts["clicks"], served),
-        "conversion": _rate(counts["purchases"], served),
-        "revenue": revenue or Decimal("0"),
-    }
-
-
-def ctr_per_day(*, days: int = CHART_DAYS) -> dict[str, Any]:
-    """Served lists, attributed clicks and CTR per UTC day (by serving day)."""
-    from apps.recommendations.models import Impression
-
-    today = timezone.now().date()
-    start = today - timedelta(days=days - 1)
-    served = dict(
-        Impression.objects.filter(served_at__date__gte=start)
-        .annotate(day=TruncDate("served_at"))
-        .values("day")
-        .annotate(n=Count("id"))
-        .values_list("day", "n")
-    )
-    served_day = Impression.objects.filter(recommendation_id=OuterRef("recommendation_id")).values(
-        "served_at"
-    )[:1]
-    clicks = dict(
-        Event.objects.filter(
-            type=Event.Type.CLICK,
-            recommendation_id__isnull=False,
-            timestamp__date__gte=start,
-        )
-        .annotate(served_at=Subquery(served_day))
-        .exclude(served_at=None)
-        .annotate(day=TruncDate("served_at"))
-        .values("day")
-        .annotate(n=Count("id"))
-        .values_list("day", "n")
-    )
-    labels = _days(today, days)
-    return {
-        "labels": [day.isoformat() for day in labels],
-        "served": [served.get(day, 0) for day in labels],
-        "clicks": [clicks.get(day, 0) for day in labels],
-        "ctr": [
-            round(clicks.get(day, 0) / served[day], 4) if served.get(day) else None
-            for day in labels
-        ],
+        "labels": [day["date"] for day in days],
+        "served": [day["lists_served"] for day in days],
+        "clicks": [day["clicks"] for day in days],
+        "ctr": [day["ctr"] if day["lists_served"] else None for day in days],
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.db import transaction
 from django.http import HttpRequest
 
@@ -39,6 +41,40 @@ def store_rename(
         target_type="store",
         target_id=tenant.slug,
         details={"from": old, "to": name},
+        request=request,
+    )
+    transaction.on_commit(forget_tenant_hosts)
+    return tenant
+
+
+CURRENCY_CODE = re.compile(r"[A-Z]{3}")
+
+
+@transaction.atomic
+def store_currency_set(
+    *, tenant: Tenant, currency: str, actor: User, request: HttpRequest | None = None
+) -> Tenant:
+    """Set the store's currency (ISO 4217 code; attributed revenue is reported in it). Input is
+    trimmed and upper-cased. Audited as `store.currency_changed`. Raises ApplicationError 400
+    naming `currency` unless it is three letters."""
+    code = currency.strip().upper() if isinstance(currency, str) else ""
+    if not CURRENCY_CODE.fullmatch(code):
+        raise ApplicationError(
+            "A three-letter ISO 4217 currency code is required (e.g. USD, EUR).",
+            fields={"currency": ["three letters"]},
+        )
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    old = tenant.currency
+    if old == code:
+        return tenant
+    tenant.currency = code
+    tenant.save(update_fields=["currency", "updated_at"])
+    audit_record(
+        action="store.currency_changed",
+        actor_user=actor,
+        target_type="store",
+        target_id=tenant.slug,
+        details={"from": old, "to": code},
         request=request,
     )
     transaction.on_commit(forget_tenant_hosts)

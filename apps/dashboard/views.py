@@ -5,7 +5,7 @@ call one selector or service, render."""
 from __future__ import annotations
 
 import io
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django import forms
 from django.contrib import messages
@@ -21,9 +21,10 @@ from apps.audit.services import audit_export_csv
 from apps.catalog.models import Event, Item
 from apps.catalog.selectors import event_counters, item_list, shopper_events
 from apps.core.errors import ApplicationError, error_body
+from apps.core.ids import id_lookup
 from apps.core.negotiation import wants_json
 from apps.dashboard import selectors
-from apps.dashboard.services import store_rename
+from apps.dashboard.services import store_currency_set, store_rename
 from apps.notifications import selectors as notification_selectors
 from apps.notifications import services as notification_services
 from apps.notifications.kinds import KINDS, Channel
@@ -46,7 +47,6 @@ def _page(request: HttpRequest, queryset, size: int = PAGE_SIZE):
 
 @store_member_required("view")
 def overview(request: HttpRequest) -> HttpResponse:
-    now = timezone.now()
     counters = event_counters()
     context = {
         "events_today": [
@@ -58,16 +58,26 @@ def overview(request: HttpRequest) -> HttpResponse:
         "recommendations_ready": selectors.recommendations_ready(),
     }
     if context["recommendations_ready"]:
+        currency = request.tenant.currency
+        funnel_30 = recommendation_selectors.analytics_summary(days=30, currency=currency)
         context.update(
-            funnel_7=selectors.recommendation_funnel(since=now - timedelta(days=7)),
-            funnel_30=selectors.recommendation_funnel(since=now - timedelta(days=30)),
-            ctr_chart=selectors.ctr_per_day(),
+            funnel_7=recommendation_selectors.analytics_summary(days=7, currency=currency),
+            funnel_30=funnel_30,
+            ctr_chart=selectors.ctr_chart(summary=funnel_30),
             **selectors.model_summary(),
         )
     return render(request, "dashboard/overview.html", context)
 
 
 # --- Catalog and shoppers -------------------------------------------------------------------
+
+
+def _id_or_404(value: str, *, field: str) -> str:
+    """An id from the URL; one that no stored id can be (NUL, too long) is simply not found."""
+    try:
+        return id_lookup(value, field=field)
+    except ApplicationError:
+        raise Http404("No such id.") from None
 
 
 @store_member_required("view")
@@ -86,6 +96,7 @@ def items(request: HttpRequest) -> HttpResponse:
 
 @store_member_required("view")
 def item_detail(request: HttpRequest, item_id: str) -> HttpResponse:
+    item_id = _id_or_404(item_id, field="item_id")
     item = Item.objects.filter(item_id=item_id, is_hidden=False).first()
     if item is None:
         raise Http404("No such item.")
@@ -113,6 +124,7 @@ def shoppers(request: HttpRequest) -> HttpResponse:
 
 @store_member_required("view")
 def shopper_detail(request: HttpRequest, user_id: str) -> HttpResponse:
+    user_id = _id_or_404(user_id, field="user_id")
     history = list(shopper_events(user_id=user_id)[:100])
     profile = selectors.shopper_profile(user_id=user_id)
     if profile is None and not history:
@@ -365,9 +377,12 @@ def _audit_bounds(form: AuditFilterForm) -> tuple[datetime | None, datetime | No
     tz = timezone.get_current_timezone()
     since = form.cleaned_data.get("since")
     until = form.cleaned_data.get("until")
+    # "To" includes its whole day; up to 9999-12-31 there is no next day: no upper bound then.
     return (
         datetime.combine(since, time.min, tzinfo=tz) if since else None,
-        datetime.combine(until + timedelta(days=1), time.min, tzinfo=tz) if until else None,
+        datetime.combine(until + timedelta(days=1), time.min, tzinfo=tz)
+        if until and until < date.max
+        else None,
     )
 
 
@@ -441,6 +456,12 @@ class StoreNameForm(forms.Form):
     name = forms.CharField(max_length=120, label="Store name")
 
 
+class StoreCurrencyForm(forms.Form):
+    currency = forms.CharField(
+        max_length=3, label="Currency", help_text="ISO 4217 code of attributed revenue."
+    )
+
+
 class WebhookForm(forms.Form):
     url = forms.URLField(max_length=500, label="URL", assume_scheme="https")
     endpoint_format = forms.ChoiceField(choices=WebhookEndpoint.Format.choices, label="Format")
@@ -465,6 +486,8 @@ def _settings_context(request: HttpRequest, **extra) -> dict:
         ],
         "can_manage": can_manage,
         "name_form": extra.pop("name_form", None) or StoreNameForm({"name": request.tenant.name}),
+        "currency_form": extra.pop("currency_form", None)
+        or StoreCurrencyForm({"currency": request.tenant.currency}),
         "webhook_form": extra.pop("webhook_form", None) or WebhookForm(),
         "endpoints": notification_selectors.webhook_endpoint_list() if can_manage else [],
         "deliveries": (notification_selectors.webhook_delivery_list()[:30] if can_manage else []),
@@ -508,6 +531,30 @@ def settings_store(request: HttpRequest) -> HttpResponse:
             form.add_error("name", exc.message)
     return render(
         request, "dashboard/settings.html", _settings_context(request, name_form=form), status=400
+    )
+
+
+@require_POST
+@store_member_required("manage_members")
+def settings_currency(request: HttpRequest) -> HttpResponse:
+    form = StoreCurrencyForm(request.POST)
+    if form.is_valid():
+        try:
+            store_currency_set(
+                tenant=request.tenant,
+                currency=form.cleaned_data["currency"],
+                actor=request.user,
+                request=request,
+            )
+            messages.success(request, "Currency saved.")
+            return redirect("dashboard:settings")
+        except ApplicationError as exc:
+            form.add_error("currency", exc.message)
+    return render(
+        request,
+        "dashboard/settings.html",
+        _settings_context(request, currency_form=form),
+        status=400,
     )
 
 

@@ -21,10 +21,12 @@ def notification_email_send(*, user_id: int, subject: str, message: str) -> bool
     return services.notification_email_deliver(user_id=user_id, subject=subject, message=message)
 
 
-@shared_task(bind=True, max_retries=None)
+@shared_task(bind=True, max_retries=None, acks_late=True, reject_on_worker_lost=True)
 def webhook_deliver(self, *, delivery_id: int, manual: bool = False) -> None:
     """One attempt; on failure, re-queued after the backoff the service returns (the attempt
-    count and the cap live on the delivery row, so a lost retry never loops forever)."""
+    count and the cap live on the delivery row, so a lost retry never loops forever). Acked
+    late and requeued if the worker process dies mid-attempt: the delivery is retried, not
+    lost (the receiver may then see it twice; ShelfSense-Delivery identifies it)."""
     delay = services.webhook_delivery_attempt(delivery_id=delivery_id, manual=manual)
     if delay is not None:
         raise self.retry(countdown=delay, kwargs={"delivery_id": delivery_id, "manual": False})

@@ -11,6 +11,13 @@ from __future__ import annotations
 import functools
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import exceptions, serializers, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -19,13 +26,13 @@ from rest_framework.views import APIView
 from apps.apikeys.authentication import ApiKeyAuthentication
 from apps.apikeys.permissions import RequireScope
 from apps.core.errors import ApplicationError
+from apps.core.ids import id_lookup
 from apps.core.redis_batch import request_batch
 from apps.recommendations import selectors, services, serving
 from apps.recommendations.serving import LIST_SIZE, Filters
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
-ID_MAX_LENGTH = 128
 _RENDERER = JSONRenderer()
 
 
@@ -68,13 +75,38 @@ def _filters(query) -> Filters:
 
 
 def _id(value: str, name: str) -> str:
-    if not value or len(value) > ID_MAX_LENGTH:
-        raise _invalid(name, f"Between 1 and {ID_MAX_LENGTH} characters.")
-    return value
+    return id_lookup(value, field=name)
 
 
 def _json(served: serving.Served) -> HttpResponse:
     return HttpResponse(served.json(), content_type="application/json")
+
+
+# --- OpenAPI -----------------------------------------------------------------------------------
+_SERVED = inline_serializer(
+    "RecommendationList",
+    {
+        "recommendation_id": serializers.CharField(),
+        "model_version": serializers.CharField(),
+        "strategy": serializers.CharField(),
+        "items": inline_serializer(
+            "RecommendedItem",
+            {"item_id": serializers.CharField(), "score": serializers.FloatField()},
+            many=True,
+        ),
+    },
+)
+_FILTERS = [
+    OpenApiParameter("k", int, description=f"1-{LIST_SIZE}, default 10."),
+    OpenApiParameter("category", str, description="Only items of this category."),
+    OpenApiParameter("in_stock", bool, description="Only items in stock (default true)."),
+]
+
+
+def _serving_schema(operation_id: str, *parameters: OpenApiParameter):
+    return extend_schema(
+        operation_id=operation_id, parameters=[*parameters, *_FILTERS], responses=_SERVED
+    )
 
 
 class RecommendApi(APIView):
@@ -125,6 +157,11 @@ class RecommendApi(APIView):
             return self.get(request, *args, **kwargs)
         except Exception as exc:
             self.request = self.initialize_request(request, *args, **kwargs)
+            # What APIView.initial sets before a handler runs: handle_exception reads it
+            # (with DEBUG on, an unexpected error is re-raised through it) and so does
+            # finalize_response.
+            negotiated = self.perform_content_negotiation(self.request)
+            self.request.accepted_renderer, self.request.accepted_media_type = negotiated
             self.headers = self.default_response_headers
             response = self.handle_exception(exc)
             return self.finalize_response(self.request, response, *args, **kwargs)
@@ -151,13 +188,17 @@ class ShopperRecommendationsApi(RecommendApi):
         # still gets its 401 first.
         try:
             exclude_seen = _flag(request.GET, "exclude_seen", True)
+            user_id = _id(user_id, "user_id")
         except ApplicationError:
             return
-        if 0 < len(user_id) <= ID_MAX_LENGTH:
-            self.prefetch = serving.shopper_prefetch(
-                batch=request_batch(request), user_id=user_id, exclude_seen=exclude_seen
-            )
+        self.prefetch = serving.shopper_prefetch(
+            batch=request_batch(request), user_id=user_id, exclude_seen=exclude_seen
+        )
 
+    @_serving_schema(
+        "recommendations_for_shopper",
+        OpenApiParameter("exclude_seen", bool, description="Leave out items seen (default true)."),
+    )
     def get(self, request, user_id: str):
         query = request.GET
         served = serving.recommend_for_shopper(
@@ -170,6 +211,7 @@ class ShopperRecommendationsApi(RecommendApi):
 
 
 class BuyAgainApi(RecommendApi):
+    @_serving_schema("recommendations_buy_again")
     def get(self, request, user_id: str):
         served = serving.recommend_buy_again(
             user_id=_id(user_id, "user_id"), filters=_filters(request.GET)
@@ -180,6 +222,7 @@ class BuyAgainApi(RecommendApi):
 class SimilarItemsApi(RecommendApi):
     kind = "similar"
 
+    @_serving_schema("recommendations_similar")
     def get(self, request, item_id: str):
         served = serving.recommend_for_item(
             item_id=_id(item_id, "item_id"), kind=self.kind, filters=_filters(request.GET)
@@ -190,8 +233,13 @@ class SimilarItemsApi(RecommendApi):
 class BoughtTogetherApi(SimilarItemsApi):
     kind = "bought_together"
 
+    @_serving_schema("recommendations_bought_together")
+    def get(self, request, item_id: str):
+        return super().get(request, item_id)
+
 
 class TrendingApi(RecommendApi):
+    @_serving_schema("recommendations_trending")
     def get(self, request):
         return _json(serving.recommend_trending(filters=_filters(request.GET)))
 
@@ -215,12 +263,17 @@ class ModelVersionOutput(serializers.Serializer):
 
 
 class ModelVersionListApi(ManageApi):
+    @extend_schema(
+        operation_id="models_list",
+        responses=inline_serializer("ModelVersionList", {"results": ModelVersionOutput(many=True)}),
+    )
     def get(self, request):
         versions = selectors.model_version_list()[:50]
         return Response({"results": ModelVersionOutput(versions, many=True).data})
 
 
 class ModelTrainApi(ManageApi):
+    @extend_schema(operation_id="models_train", request=None, responses={202: ModelVersionOutput})
     def post(self, request):
         version = services.model_version_start(
             actor_label=f"{services.API_KEY_LABEL_PREFIX}{request.auth.prefix}",
@@ -230,6 +283,7 @@ class ModelTrainApi(ManageApi):
 
 
 class ModelActivateApi(ManageApi):
+    @extend_schema(operation_id="models_activate", request=None, responses=ModelVersionOutput)
     def post(self, request, number: int):
         version = services.model_version_activate(
             version=selectors.model_version_get(number=number),
@@ -240,6 +294,7 @@ class ModelActivateApi(ManageApi):
 
 
 class ModelRollbackApi(ManageApi):
+    @extend_schema(operation_id="models_rollback", request=None, responses=ModelVersionOutput)
     def post(self, request):
         version = services.model_version_rollback(actor_api_key=request.auth, request=request)
         return Response(ModelVersionOutput(version).data)
@@ -266,14 +321,28 @@ class ExperimentOutput(serializers.Serializer):
 
 
 class ExperimentListApi(ManageApi):
+    @extend_schema_serializer(component_name="ExperimentInput")
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)
         arms = serializers.ListField(child=serializers.DictField(), min_length=2, max_length=10)
 
+    @extend_schema(
+        operation_id="experiments_list",
+        responses=inline_serializer("ExperimentList", {"results": ExperimentOutput(many=True)}),
+    )
     def get(self, request):
         experiments = selectors.experiment_list()[:50]
         return Response({"results": ExperimentOutput(experiments, many=True).data})
 
+    @extend_schema(
+        operation_id="experiments_create",
+        request=InputSerializer,
+        responses={201: ExperimentOutput},
+        description=(
+            "2 to 10 arms of {name, traffic_percent (summing to 100), strategy (model, trending,"
+            " popularity) or model_version}; the first is the control."
+        ),
+    )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -288,12 +357,14 @@ class ExperimentListApi(ManageApi):
 
 
 class ExperimentDetailApi(ManageApi):
+    @extend_schema(operation_id="experiments_get", responses=ExperimentOutput)
     def get(self, request, experiment_id: int):
         experiment = selectors.experiment_get(experiment_id=experiment_id)
         return Response(ExperimentOutput(experiment).data)
 
 
 class ExperimentStopApi(ManageApi):
+    @extend_schema(operation_id="experiments_stop", request=None, responses=ExperimentOutput)
     def post(self, request, experiment_id: int):
         experiment = services.experiment_stop(
             experiment=selectors.experiment_get(experiment_id=experiment_id),
@@ -305,6 +376,75 @@ class ExperimentStopApi(ManageApi):
 
 
 class ExperimentResultsApi(ManageApi):
+    @extend_schema(operation_id="experiments_results", responses=OpenApiTypes.OBJECT)
     def get(self, request, experiment_id: int):
         experiment = selectors.experiment_get(experiment_id=experiment_id)
         return Response(selectors.experiment_results(experiment=experiment))
+
+
+# --- analytics ---------------------------------------------------------------------------------
+class AnalyticsDayOutput(serializers.Serializer):
+    date = serializers.DateField()
+    lists_served = serializers.IntegerField()
+    clicks = serializers.IntegerField(help_text="Lists served with an attributed click.")
+    ctr = serializers.FloatField()
+    conversions = serializers.IntegerField(help_text="Lists served with an attributed purchase.")
+    conversion_rate = serializers.FloatField()
+    revenue = serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=False)
+
+
+class AnalyticsSummaryOutput(serializers.Serializer):
+    days = serializers.IntegerField()
+    lists_served = serializers.IntegerField()
+    clicks = serializers.IntegerField(help_text="Lists served with an attributed click.")
+    ctr = serializers.FloatField(help_text="clicks / lists_served (0 without lists).")
+    conversions = serializers.IntegerField(help_text="Lists served with an attributed purchase.")
+    conversion_rate = serializers.FloatField(help_text="conversions / lists_served.")
+    revenue = serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=False)
+    currency = serializers.CharField(help_text="The store's ISO 4217 currency code.")
+    by_day = AnalyticsDayOutput(many=True)
+
+
+def _days(query) -> int:
+    raw = query.get("days")
+    if raw is None or raw == "":
+        return 7
+    try:
+        return int(raw)
+    except ValueError:
+        raise _invalid("days", "A whole number is required.") from None
+
+
+class AnalyticsSummaryApi(APIView):
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [RequireScope.any()]
+
+    @extend_schema(
+        operation_id="analytics_summary",
+        parameters=[
+            OpenApiParameter(
+                "days",
+                int,
+                description=(
+                    f"UTC days, today included: 1-{selectors.ANALYTICS_MAX_DAYS}, default 7."
+                ),
+            )
+        ],
+        responses=AnalyticsSummaryOutput,
+        description=(
+            "Recommendation outcomes of the store (any key scope). A list is served when its "
+            "impression is logged; a click or purchase is attributed to it when the event "
+            "carries its recommendation_id, is of an item in the list, by the shopper it was "
+            "served to, within 7 days after serving. `clicks` / `conversions` count lists with "
+            "at least one attributed click / purchase; CTR and conversion rate divide them by "
+            "the lists served. Revenue: each attributed purchase's `value`, else the item's "
+            "price when the purchase was received. Days bucket lists by serving time, clicks "
+            "and conversions by the list's first attributed click / purchase, revenue by "
+            "purchase time; only lists served in the window count."
+        ),
+    )
+    def get(self, request):
+        summary = selectors.analytics_summary(
+            days=_days(request.query_params), currency=request.tenant.currency
+        )
+        return Response(AnalyticsSummaryOutput(summary).data)

@@ -5,11 +5,13 @@ are in serving.py."""
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db import connection
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from apps.core.errors import ApplicationError
 from apps.recommendations.models import Experiment, ModelVersion
@@ -66,21 +68,84 @@ def experiment_list() -> QuerySet[Experiment]:
     return Experiment.objects.prefetch_related("arms__model_version").order_by("-id")
 
 
-# A served list is clicked / converted when an event carrying its recommendation_id is a click
-# / purchase of one of the items in the list.
-_OUTCOMES_SQL = """
-SELECT {group}, count(*) AS impressions,
-       count(*) FILTER (WHERE EXISTS (
-           SELECT 1 FROM catalog_event e
-           WHERE e.recommendation_id = i.recommendation_id AND e.type = 'click'
-             AND e.item_id = ANY(i.item_ids))) AS clicks,
-       count(*) FILTER (WHERE EXISTS (
-           SELECT 1 FROM catalog_event e
-           WHERE e.recommendation_id = i.recommendation_id AND e.type = 'purchase'
-             AND e.item_id = ANY(i.item_ids))) AS conversions
-FROM recommendations_impression i
-WHERE {where}
-GROUP BY {group}
+# --- Outcomes of served lists: the one definition ----------------------------------------------
+# Used by the analytics API, the dashboard and experiment results alike (README, "Analytics").
+# - A list is served when its impression is logged (recommendations_impression, `served_at`).
+# - A click or purchase event is attributed to a list when it carries the list's
+#   recommendation_id, its item was in the list, it is the shopper the list was served to (lists
+#   served without a shopper — similar, bought-together, trending — accept any shopper), and its
+#   timestamp is within ATTRIBUTION_WINDOW_DAYS after serving. Timestamps come from the store's
+#   clock: up to ATTRIBUTION_CLOCK_SKEW_MINUTES before serving still count (event validation
+#   accepts the same skew ahead of ours).
+# - A list is clicked / converted when at least one click / purchase is attributed to it: CTR and
+#   conversion rate count lists, never events, so neither can pass 100% of the lists served.
+# - Revenue: each attributed purchase's `value` when the store sent one, else the item's catalog
+#   price stored with the event when it was ingested (catalog_event.item_price).
+ATTRIBUTION_WINDOW_DAYS = 7
+ATTRIBUTION_CLOCK_SKEW_MINUTES = 5
+ANALYTICS_MAX_DAYS = 90
+
+_ATTRIBUTED_SQL = f"""
+SELECT i.id AS list_id, e.type, e."timestamp",
+       CASE WHEN e.type = 'purchase'
+            THEN COALESCE(e.value::numeric, e.item_price, 0) ELSE 0 END AS revenue
+FROM {{lists}} i
+JOIN catalog_event e ON e.recommendation_id = i.recommendation_id
+WHERE e.type IN ('click', 'purchase')
+  AND e.item_id = ANY(i.item_ids)
+  AND (i.user_id = '' OR e.user_id = i.user_id)
+  AND e."timestamp" >= i.served_at - interval '{ATTRIBUTION_CLOCK_SKEW_MINUTES} minutes'
+  AND e."timestamp" < i.served_at + interval '{ATTRIBUTION_WINDOW_DAYS} days'
+"""
+
+# Lists served, clicked and converted per group (experiment arms, surfaces).
+_OUTCOMES_SQL = f"""
+WITH lists AS (
+    SELECT i.id, i.recommendation_id, i.user_id, i.item_ids, i.served_at, {{group}}
+    FROM recommendations_impression i WHERE {{where}}
+), attributed AS ({_ATTRIBUTED_SQL.format(lists="lists")}),
+outcomes AS (
+    SELECT list_id, bool_or(type = 'click') AS clicked, bool_or(type = 'purchase') AS converted
+    FROM attributed GROUP BY list_id
+)
+SELECT {{group_columns}}, count(*) AS impressions,
+       count(*) FILTER (WHERE o.clicked) AS clicks,
+       count(*) FILTER (WHERE o.converted) AS conversions
+FROM lists l LEFT JOIN outcomes o ON o.list_id = l.id
+GROUP BY {{group_columns}}
+"""
+
+# Per UTC day of the window: lists served (by serving time), lists clicked and converted (by the
+# time of their first attributed click / purchase) and revenue (by purchase time), for the lists
+# served since the window's start.
+_SUMMARY_SQL = f"""
+WITH lists AS (
+    SELECT i.id, i.recommendation_id, i.user_id, i.item_ids, i.served_at
+    FROM recommendations_impression i WHERE i.served_at >= %(start)s
+), attributed AS ({_ATTRIBUTED_SQL.format(lists="lists")}),
+firsts AS (
+    SELECT list_id,
+           min("timestamp") FILTER (WHERE type = 'click') AS first_click,
+           min("timestamp") FILTER (WHERE type = 'purchase') AS first_purchase
+    FROM attributed GROUP BY list_id
+)
+SELECT day, sum(served)::int, sum(clicked)::int, sum(converted)::int, sum(revenue)
+FROM (
+    SELECT (served_at AT TIME ZONE 'UTC')::date AS day, count(*) AS served, 0 AS clicked,
+           0 AS converted, 0::numeric AS revenue
+    FROM lists GROUP BY 1
+    UNION ALL
+    SELECT (first_click AT TIME ZONE 'UTC')::date, 0, count(*), 0, 0
+    FROM firsts WHERE first_click IS NOT NULL GROUP BY 1
+    UNION ALL
+    SELECT (first_purchase AT TIME ZONE 'UTC')::date, 0, 0, count(*), 0
+    FROM firsts WHERE first_purchase IS NOT NULL GROUP BY 1
+    UNION ALL
+    SELECT ("timestamp" AT TIME ZONE 'UTC')::date, 0, 0, 0, sum(revenue)
+    FROM attributed WHERE type = 'purchase' GROUP BY 1
+) per_day
+WHERE day <= %(today)s
+GROUP BY day
 """
 
 
@@ -108,7 +173,10 @@ def experiment_results(*, experiment: Experiment, alpha: float = 0.05) -> dict[s
     the first (the control), two-proportion z-tests of CTR and conversion against the control."""
     with connection.cursor() as cursor:
         cursor.execute(
-            _OUTCOMES_SQL.format(group="i.arm_id", where="i.experiment_id = %s"), [experiment.pk]
+            _OUTCOMES_SQL.format(
+                group="i.arm_id", group_columns="l.arm_id", where="i.experiment_id = %s"
+            ),
+            [experiment.pk],
         )
         outcomes = {arm_id: (n, c, p) for arm_id, n, c, p in cursor.fetchall()}
     arms = list(experiment.arms.select_related("model_version").order_by("position"))
@@ -154,11 +222,15 @@ def experiment_results(*, experiment: Experiment, alpha: float = 0.05) -> dict[s
 
 
 def attribution_summary(*, since: datetime) -> list[dict[str, Any]]:
-    """Served lists since `since` by surface and strategy, with clicks and purchases
-    attributed through their recommendation_id (dashboard)."""
+    """Lists served since `since` by surface and strategy, with the lists clicked and converted
+    (the attribution defined above)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            _OUTCOMES_SQL.format(group="i.surface, i.strategy", where="i.served_at >= %s"),
+            _OUTCOMES_SQL.format(
+                group="i.surface, i.strategy",
+                group_columns="l.surface, l.strategy",
+                where="i.served_at >= %s",
+            ),
             [since],
         )
         rows = cursor.fetchall()
@@ -174,3 +246,58 @@ def attribution_summary(*, since: datetime) -> list[dict[str, Any]]:
         }
         for surface, strategy, n, clicks, conversions in sorted(rows)
     ]
+
+
+def _money(amount: Decimal | None) -> Decimal:
+    return (amount or Decimal("0")).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def analytics_summary(*, days: int, currency: str, today: date | None = None) -> dict[str, Any]:
+    """The store's recommendation outcomes over the last `days` UTC days (today included), in
+    one query: lists served, lists clicked ("clicks"), CTR, lists converted ("conversions"),
+    conversion rate and attributed revenue, in total and per day ("by_day", oldest first, every
+    day present). Lists served before the window do not count; clicks and conversions are dated
+    by a list's first attributed click / purchase, revenue by each purchase. Totals are the
+    sums of the days. Rates are 0.0 without lists served. `currency` is echoed (the store's).
+
+    Raises ApplicationError 400 naming `days` unless 1 <= days <= ANALYTICS_MAX_DAYS."""
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= ANALYTICS_MAX_DAYS:
+        raise ApplicationError(
+            f"days must be a whole number from 1 to {ANALYTICS_MAX_DAYS}.",
+            fields={"days": [f"1 to {ANALYTICS_MAX_DAYS}"]},
+        )
+    today = today or timezone.now().date()
+    first = today - timedelta(days=days - 1)
+    start = datetime.combine(first, time.min, tzinfo=UTC)
+    with connection.cursor() as cursor:
+        cursor.execute(_SUMMARY_SQL, {"start": start, "today": today})
+        found = {row[0]: row[1:] for row in cursor.fetchall()}
+    by_day = []
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        served, clicked, converted, revenue = found.get(day, (0, 0, 0, None))
+        by_day.append(
+            {
+                "date": day.isoformat(),
+                "lists_served": served,
+                "clicks": clicked,
+                "ctr": _rate(clicked, served),
+                "conversions": converted,
+                "conversion_rate": _rate(converted, served),
+                "revenue": _money(revenue),
+            }
+        )
+    served = sum(row["lists_served"] for row in by_day)
+    clicked = sum(row["clicks"] for row in by_day)
+    converted = sum(row["conversions"] for row in by_day)
+    return {
+        "days": days,
+        "lists_served": served,
+        "clicks": clicked,
+        "ctr": _rate(clicked, served),
+        "conversions": converted,
+        "conversion_rate": _rate(converted, served),
+        "revenue": _money(sum((row["revenue"] for row in by_day), Decimal("0"))),
+        "currency": currency,
+        "by_day": by_day,
+    }

@@ -26,7 +26,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from apps.audit.services import audit_record
 from apps.billing.entitlements import plan_feature_require, plan_limit_check
 from apps.catalog.models import Shopper
-from apps.core.cache import redis_client
+from apps.core.cache import redis_client, tenant_key
 from apps.core.errors import ApplicationError
 from apps.dashboard.consumers import store_group
 from apps.notifications.kinds import Severity
@@ -238,6 +238,38 @@ def model_version_train(*, version_id: int, precompute: Precompute = "async") ->
             logger.exception("training of v%s failed", version.number)
             artifact_delete(artifact)
             return _training_fail(version_id=version.pk, error=f"{type(exc).__name__}: {exc}")
+
+
+# The training task is acked late and requeued when its worker process dies (tasks.py); after
+# this many starts of one version it is marked failed instead, so a training that kills its
+# worker (out of memory, say) cannot loop forever.
+TRAINING_MAX_STARTS = 3
+_TRAINING_STARTS_TTL_SECONDS = 24 * 3600
+
+
+def model_version_train_task_run(*, version_id: int) -> ModelVersion:
+    """What the training task runs: `model_version_train`, unless the task of this version has
+    already started TRAINING_MAX_STARTS times (its worker died each time; counted in Redis for
+    a day, not counted while Redis is down): then the version is marked failed, with the
+    members notified as for any failed training."""
+    starts = 1
+    try:
+        pipe = redis_client().pipeline(transaction=False)
+        key = tenant_key("recs", "training-starts", version_id)
+        pipe.incr(key)
+        pipe.expire(key, _TRAINING_STARTS_TTL_SECONDS)
+        starts = int(pipe.execute()[0])
+    except redis.RedisError:
+        logger.warning("training starts of version %s not counted: Redis unavailable", version_id)
+    if starts > TRAINING_MAX_STARTS:
+        version = ModelVersion.objects.get(pk=version_id)
+        if version.status != ModelVersion.Status.TRAINING:
+            return version
+        return _training_fail(
+            version_id=version_id,
+            error=f"The worker running this training died {starts - 1} times; not retried.",
+        )
+    return model_version_train(version_id=version_id)
 
 
 def _metrics_json(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -604,14 +636,22 @@ def training_schedule_ensure(*, hour: int | None = None, minute: int | None = No
         month_of_year="*",
         timezone="UTC",
     )
+    # The schema in the name: beat keys entries by name across every schema. No queue on the
+    # row: CELERY_TASK_ROUTES sends the task to the training queue of this deployment (a test
+    # run's queues are prefixed), and a queue stored here would override it.
     name = f"recommendations-nightly-training@{schema}"
     task, created = PeriodicTask.objects.get_or_create(
-        name=name,
-        defaults={"task": NIGHTLY_TASK, "crontab": crontab, "queue": "training"},
+        name=name, defaults={"task": NIGHTLY_TASK, "crontab": crontab}
     )
+    changed = []
     if not created and (hour is not None or minute is not None) and task.crontab_id != crontab.pk:
         task.crontab = crontab
-        task.save(update_fields=["crontab"])
+        changed.append("crontab")
+    if task.queue is not None:  # rows made before routing decided the queue
+        task.queue = None
+        changed.append("queue")
+    if changed:
+        task.save(update_fields=changed)
     return task
 
 
@@ -646,6 +686,11 @@ def experiment_create(
         raise ApplicationError(
             "An experiment name of 1 to 100 characters is required.", fields={"name": ["required"]}
         )
+    if not name.isprintable():  # NUL cannot be stored; no control characters either
+        raise ApplicationError(
+            "The experiment name must not contain control characters.",
+            fields={"name": ["no control characters"]},
+        )
     if not isinstance(arms, list) or not 2 <= len(arms) <= 10:
         raise ApplicationError("An experiment needs 2 to 10 arms.", fields={"arms": ["2 to 10"]})
     clean: list[dict[str, Any]] = []
@@ -657,6 +702,8 @@ def experiment_create(
         if not isinstance(arm_name, str) or not arm_name.strip() or len(arm_name.strip()) > 50:
             raise _arm_error(index, "name", "a name of 1 to 50 characters is required")
         arm_name = arm_name.strip()
+        if not arm_name.isprintable():
+            raise _arm_error(index, "name", "must not contain control characters")
         if arm_name in names:
             raise _arm_error(index, "name", "arm names must be unique")
         names.add(arm_name)

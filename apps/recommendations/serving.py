@@ -30,8 +30,9 @@ from django.db import DatabaseError, connection
 from django.db.models import Q
 
 from apps.catalog.models import Event, Item
+from apps.core.erasure import tombstone_command, tombstone_from_reply
 from apps.core.errors import ApplicationError
-from apps.core.redis_batch import Pending, RedisBatch
+from apps.core.redis_batch import Pending, RedisBatch, execute_commands
 from apps.recommendations import cache as rcache
 from apps.recommendations.impressions import impression_log
 from apps.recommendations.model_store import LoadedModel, models
@@ -47,6 +48,9 @@ COLD_LIST_TTL_SECONDS = 600
 MAX_STORES = 512
 MAX_CATEGORY_SETS = 64
 NO_MODEL = "none"
+# The id serving gives the model for an erased shopper: a control character, so never a real
+# shopper id (the id rule), hence unknown to every model.
+ERASED_SHOPPER = "\x00erased"
 
 _UNSET = object()
 
@@ -63,6 +67,8 @@ class Arm:
     arm_id: int | None = None
     experiment_id: int | None = None
     upper: int = 100  # exclusive upper bound of the arm's bucket range (0..99)
+    # When the version's training started (epoch seconds): it may know shoppers erased later.
+    trained_at: float = 0.0
 
     @property
     def label(self) -> str:
@@ -143,10 +149,10 @@ def _remember(store: OrderedDict, schema_name: str, value: object) -> None:
 def _load_state(schema_name: str, token: object) -> StoreState:
     active = (
         ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE)
-        .values_list("id", "number", "artifact_path")
+        .values_list("id", "number", "artifact_path", "created_at")
         .first()
     )
-    default = Arm(*active) if active else Arm(None, None, "")
+    default = Arm(*active[:3], trained_at=active[3].timestamp()) if active else Arm(None, None, "")
     arms: list[Arm] = []
     experiment = Experiment.objects.filter(status=Experiment.Status.RUNNING).first()
     if experiment is not None:
@@ -163,6 +169,7 @@ def _load_state(schema_name: str, token: object) -> StoreState:
                     arm_id=arm.id,
                     experiment_id=experiment.id,
                     upper=upper,
+                    trained_at=version.created_at.timestamp() if version else default.trained_at,
                 )
             )
     state = StoreState(token, time.monotonic() + STATE_TTL_SECONDS, default, tuple(arms))
@@ -233,6 +240,28 @@ def _category_items(catalog: CatalogState, category: str) -> frozenset[str]:
             while len(catalog.categories) > MAX_CATEGORY_SETS:
                 catalog.categories.popitem(last=False)
     return items
+
+
+def _erased_for(arm: Arm, erased_at: float | None) -> bool:
+    """The shopper was erased after `arm`'s version started training: its artifact may still
+    hold their row, so they are unknown to it (apps/core/erasure.py)."""
+    return erased_at is not None and arm.version_id is not None and arm.trained_at <= erased_at
+
+
+def _tokens_and_tombstone(schema_name: str, user_id: str) -> tuple[object, object, float | None]:
+    """(state token, catalog token, erasure time of the shopper) in one Redis round trip;
+    the tokens are _UNSET and the tombstone comes from PostgreSQL when Redis is down."""
+    res = rcache.redis_call(
+        lambda r: execute_commands(
+            [
+                ("MGET", rcache.state_key(schema_name), rcache.catalog_key(schema_name)),
+                tombstone_command(schema_name, user_id),
+            ]
+        ),
+        None,
+    )
+    erased_at = tombstone_from_reply(schema_name, user_id, res[1] if res else None)
+    return (res[0][0], res[0][1], erased_at) if res else (_UNSET, _UNSET, erased_at)
 
 
 def _tokens(schema_name: str) -> tuple[object, object]:
@@ -383,9 +412,15 @@ def _log(schema_name: str, served: Served, surface: str, user_id: str, arm: Arm 
 
 # --- shopper lists -----------------------------------------------------------------------------
 def _compute_user_list(
-    schema_name: str, arm: Arm, loaded: LoadedModel, user_id: str, exclude_seen: bool
+    schema_name: str,
+    arm: Arm,
+    loaded: LoadedModel,
+    user_id: str,
+    exclude_seen: bool,
+    recent: list[str] | None = None,
 ) -> tuple[str, list[tuple[str, float]], bool]:
-    """(strategy, top-100, shopper known to the model) computed from the model."""
+    """(strategy, top-100, shopper known to the model) computed from the model. `recent`: the
+    session of a shopper the model must treat as unknown (read from PostgreSQL otherwise)."""
     model = loaded.model
     known = model.user_index.get(user_id) is not None
     if arm.strategy == "trending":
@@ -395,7 +430,8 @@ def _compute_user_list(
             user_id, k=LIST_SIZE, exclude_seen=exclude_seen
         )
         return "popularity", list(recs.items), known
-    recent = None if known else _db_recent(user_id)
+    if recent is None and not known:
+        recent = _db_recent(user_id)
     recs = model.recommend_for_user(
         user_id, k=LIST_SIZE, exclude_seen=exclude_seen, recent_item_ids=recent
     )
@@ -411,12 +447,14 @@ class ShopperPrefetch:
     arm: Arm
     pending: Pending
 
-    def values(self) -> list | None:
+    def values(self) -> tuple[list, list] | None:
+        """(MGET reply, tombstone HMGET reply), or None when Redis failed."""
         try:
-            return self.pending.result()[0]
+            lists, tombstone = self.pending.result()
         except redis.RedisError as exc:
             rcache.redis_failed(exc)
             return None
+        return lists, tombstone
 
 
 def _shopper_keys(schema: str, arm: Arm, user_id: str, exclude_seen: bool) -> list[str]:
@@ -441,7 +479,9 @@ def shopper_prefetch(
         return None
     arm = state.arm_for(user_id)
     keys = _shopper_keys(schema, arm, user_id, exclude_seen)
-    return ShopperPrefetch(state, arm, batch.add(("MGET", *keys)))
+    return ShopperPrefetch(
+        state, arm, batch.add(("MGET", *keys), tombstone_command(schema, user_id))
+    )
 
 
 def recommend_for_shopper(
@@ -465,12 +505,15 @@ def recommend_for_shopper(
     cached_list = arm.version_id is not None and arm.strategy == "model"
     payload = None
     catalog_token: object = _UNSET
+    tombstone_reply = None
     if prefetch is not None or rcache.redis_available():
         if prefetch is not None:
-            res = prefetch.values()
+            replies = prefetch.values()
         else:
             keys = _shopper_keys(schema, arm, user_id, exclude_seen)
-            res = rcache.redis_call(lambda r: r.mget(keys), None)
+            commands = [("MGET", *keys), tombstone_command(schema, user_id)]
+            replies = rcache.redis_call(lambda r: execute_commands(commands), None)
+        res, tombstone_reply = replies if replies is not None else (None, None)
         if res is not None:
             catalog_token = res[1]
             if res[0] != state.token:
@@ -484,6 +527,10 @@ def recommend_for_shopper(
                     )
                     res[2:] = [rcache.redis_call(lambda r: r.get(key), None)]
             payload = res[2] if cached_list and len(res) > 2 else None
+    erased = _erased_for(arm, tombstone_from_reply(schema, user_id, tombstone_reply))
+    if erased:
+        # Unknown to this model: no cached list (filled before the erasure), none written.
+        payload, cached_list = None, False
     catalog = _catalog(schema, catalog_token)
 
     loaded = None
@@ -495,6 +542,12 @@ def recommend_for_shopper(
         if loaded is None:
             strategy, items = "popularity", _db_list(schema, "popular")
             arm = Arm(None, None, "", arm_id=arm.arm_id, experiment_id=arm.experiment_id)
+            if exclude_seen:
+                seen = _db_seen(user_id)
+        elif erased:
+            strategy, items, _ = _compute_user_list(
+                schema, arm, loaded, ERASED_SHOPPER, exclude_seen, recent=_db_recent(user_id)
+            )
             if exclude_seen:
                 seen = _db_seen(user_id)
         else:
@@ -515,7 +568,7 @@ def recommend_for_shopper(
         if loaded is not None:
             extra = loaded.order("popular")
             if exclude_seen and not seen:
-                seen = set(loaded.model.seen_items(user_id))
+                seen = _db_seen(user_id) if erased else set(loaded.model.seen_items(user_id))
         else:
             extra = _db_list(schema, "popular")
             if exclude_seen and not seen:
@@ -531,10 +584,11 @@ def recommend_buy_again(*, user_id: str, filters: Filters, log: bool = True) -> 
     """Items the shopper keeps coming back to (repeat purchases; any repeat events in stores
     without purchases), most due first. Empty for shoppers without history."""
     schema = connection.schema_name
-    state_token, catalog_token = _tokens(schema)
+    state_token, catalog_token, erased_at = _tokens_and_tombstone(schema, user_id)
     arm = _state(schema, state_token).default
     catalog = _catalog(schema, catalog_token)
-    loaded = _model(schema, arm)
+    # An erased shopper's history is what PostgreSQL holds since the erasure, never the model's.
+    loaded = None if _erased_for(arm, erased_at) else _model(schema, arm)
     if loaded is not None:
         items = list(loaded.model.buy_again(user_id, LIST_SIZE).items)
     else:

@@ -18,11 +18,17 @@ from apps.recommendations import services
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="apps.recommendations.tasks.train_model_version", acks_late=False)
+@shared_task(
+    name="apps.recommendations.tasks.train_model_version",
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
 def train_model_version(version_id: int) -> dict:
-    """Train a version created by `model_version_start`. Not acked late: a redelivered
-    training would only find the version no longer `training` anyway."""
-    version = services.model_version_train(version_id=version_id)
+    """Train a version created by `model_version_start`. Acked late and requeued if the worker
+    process dies mid-training (SIGKILL, out of memory): the version is still `training`, so the
+    redelivered task trains it again (a bounded number of times, see the service); a version
+    already finished is returned as is."""
+    version = services.model_version_train_task_run(version_id=version_id)
     return {"number": version.number, "status": version.status}
 
 

@@ -23,10 +23,15 @@ logger = logging.getLogger(__name__)
 K = 10
 METRIC = f"ndcg@{K}"
 
+# Events of an erased shopper that arrived before the erasure never reach a model, even those a
+# batch committed after the erasure's DELETE (apps/core/erasure.py); later ones are a new history.
 _EVENTS_COPY = (
-    "COPY (SELECT user_id, item_id, type, value, "
-    'floor(extract(epoch FROM "timestamp"))::bigint FROM catalog_event '
-    'WHERE "timestamp" >= {since} AND "timestamp" <= {until}) TO STDOUT'
+    "COPY (SELECT e.user_id, e.item_id, e.type, e.value, "
+    'floor(extract(epoch FROM e."timestamp"))::bigint FROM catalog_event e '
+    'WHERE e."timestamp" >= {since} AND e."timestamp" <= {until} '
+    "AND NOT EXISTS (SELECT 1 FROM public.core_shoppererasure x "
+    "WHERE x.schema_name = current_schema() AND x.user_id = e.user_id "
+    "AND e.received_at <= x.erased_at)) TO STDOUT"
 )
 
 

@@ -1,15 +1,17 @@
-"""Mounted by config/urls_tenant.py at /api/v1/recommendations/ and /api/v1/experiments/."""
+"""Mounted by config/urls_tenant.py at /api/v1/recommendations/, /api/v1/experiments/ and
+/api/v1/analytics/."""
 
 from django.urls import path
 
 from apps.recommendations import apis
 
 recommendation_urlpatterns = [
-    path("users/<str:user_id>", apis.ShopperRecommendationsApi.as_view(), name="recs-user"),
-    path("users/<str:user_id>/buy-again", apis.BuyAgainApi.as_view(), name="recs-buy-again"),
-    path("items/<str:item_id>/similar", apis.SimilarItemsApi.as_view(), name="recs-similar"),
+    # Ids may contain "/" (apps.core.ids): each suffixed route comes before the bare one.
+    path("users/<id:user_id>/buy-again", apis.BuyAgainApi.as_view(), name="recs-buy-again"),
+    path("users/<id:user_id>", apis.ShopperRecommendationsApi.as_view(), name="recs-user"),
+    path("items/<id:item_id>/similar", apis.SimilarItemsApi.as_view(), name="recs-similar"),
     path(
-        "items/<str:item_id>/bought-together",
+        "items/<id:item_id>/bought-together",
         apis.BoughtTogetherApi.as_view(),
         name="recs-bought-together",
     ),
@@ -31,4 +33,8 @@ experiment_urlpatterns = [
         apis.ExperimentResultsApi.as_view(),
         name="experiment-results",
     ),
+]
+
+analytics_urlpatterns = [
+    path("summary", apis.AnalyticsSummaryApi.as_view(), name="analytics-summary"),
 ]

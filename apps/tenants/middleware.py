@@ -13,6 +13,7 @@ from django_tenants.middleware.main import TenantMainMiddleware
 from apps.core.errors import error_body
 from apps.core.negotiation import wants_json
 from apps.tenants.models import Tenant
+from apps.tenants.selectors import hostname_normalize
 
 # Every request needs its tenant; a short process-local cache saves a query per request.
 # Status changes go through services that call `forget_tenant_hosts`, and other processes
@@ -28,6 +29,12 @@ def forget_tenant_hosts() -> None:
 
 
 class TenantMiddleware(TenantMainMiddleware):
+    @staticmethod
+    def hostname_from_request(request: HttpRequest) -> str:
+        # get_host() refuses hosts outside ALLOWED_HOSTS (DisallowedHost: 404); the name is
+        # then normalised as the websocket middleware does (uppercase, trailing dot).
+        return hostname_normalize(request.get_host())
+
     def get_tenant(self, domain_model, hostname: str) -> Tenant:
         # The cached instance is shared by the requests of one host for the TTL: the only
         # attribute the middleware sets on it (domain_url) is that same hostname, and services

@@ -19,6 +19,8 @@ class Tenant(TenantMixin):
     name = models.CharField(max_length=120)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     suspended_reason = models.CharField(max_length=255, blank=True)
+    # ISO 4217 code of the store's prices and attributed revenue (analytics, dashboard).
+    currency = models.CharField(max_length=3, default="USD")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django_tenants.utils import schema_context
 
 from apps.audit.services import audit_record
 from apps.tenants.selectors import public_url
 from apps.users.handoff import handoff_url
+from apps.users.ratelimits import retry_after_seconds
 from apps.users.selectors import user_memberships
 
 
@@ -47,6 +49,19 @@ class AccountAdapter(DefaultAccountAdapter):
                 target_id=str(user.pk),
                 request=request,
             )
+
+    def pre_authenticate(self, request: HttpRequest, **credentials) -> None:
+        """allauth refuses a locked account (too many failed logins) with a form error; the
+        login view turns that into 429 with this Retry-After."""
+        try:
+            super().pre_authenticate(request, **credentials)
+        except ValidationError:
+            request.login_retry_after = retry_after_seconds(
+                request,
+                actions=["login_failed"],
+                key=self._get_login_attempts_cache_key(request, **credentials),
+            )
+            raise
 
     def authentication_failed(self, request: HttpRequest, **credentials) -> None:
         super().authentication_failed(request, **credentials)

@@ -42,6 +42,21 @@ def user_get_or_create_for_email(*, email: str) -> tuple[User, str | None]:
     return User.objects.create_user(email=email, password=password), password
 
 
+@transaction.atomic
+def user_email_verify(*, user: User) -> None:
+    """Mark the user's own address verified and primary in allauth (accounts made by staff
+    commands, whose address nobody has to confirm by email). Idempotent; any other address
+    of the user stops being primary."""
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.filter(user=user, primary=True).exclude(email=user.email).update(
+        primary=False
+    )
+    EmailAddress.objects.update_or_create(
+        user=user, email=user.email, defaults={"verified": True, "primary": True}
+    )
+
+
 # --- Memberships and invitations ----------------------------------------------------------------
 # Memberships live in the public schema; their audit events go to the store's own trail (same
 # database transaction: switching the schema only changes the search path).

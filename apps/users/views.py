@@ -3,6 +3,7 @@ host's session hand-off, logout and team page."""
 
 from __future__ import annotations
 
+from allauth.account.views import LoginView as AllauthLoginView
 from allauth.account.views import SignupView as AllauthSignupView
 from django.contrib import messages
 from django.contrib.auth import BACKEND_SESSION_KEY, login, logout
@@ -241,3 +242,16 @@ def team_leave(request: HttpRequest) -> HttpResponse:
         return render(request, "users/team.html", _team_context(request), status=exc.status_code)
     logout(request)
     return HttpResponseRedirect(public_url("/stores/"))
+
+
+class LoginView(AllauthLoginView):
+    """allauth's login; a locked account (too many failed attempts) answers 429 with
+    Retry-After, keeping allauth's form and its message, instead of 200."""
+
+    def form_invalid(self, form) -> HttpResponse:
+        response = super().form_invalid(form)
+        retry_after = getattr(self.request, "login_retry_after", None)
+        if retry_after is not None:
+            response.status_code = 429
+            response["Retry-After"] = str(retry_after)
+        return response

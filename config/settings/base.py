@@ -83,6 +83,8 @@ MIDDLEWARE = [
     # Counts each store /api/ request (status included) for usage anomaly detection.
     "apps.notifications.middleware.ApiUsageMiddleware",
     "apps.tenants.middleware.SuspendedTenantMiddleware",
+    # 400 naming the field for a path that is not UTF-8 or a NUL in the path or query.
+    "apps.core.middleware.RequestInputMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Session, authentication and messages step aside for cookieless /api/ calls
@@ -123,12 +125,40 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/shelfsense")
 }
 DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Server processes share a bounded psycopg connection pool per process (Django's `pool` option):
+# persistent per-thread connections leak under ASGI, whose thread pool grows with load (82
+# connections from 8 clients, then "too many clients", issue 13). The entry points name the
+# process: config/wsgi.py "web" (granian, deploy/web.sh), config/asgi.py "asgi" (uvicorn: the
+# websocket service and `make run`). Anything else (manage.py, Celery, pytest) keeps plain
+# connections: a prefork Celery child runs one task at a time and Celery's Django fixup closes
+# its connection (and would close a pool) after every task, so a worker holds at most
+# --concurrency connections. django-tenants clears its search_path flag on close(), so a pooled
+# connection gets the borrowing request's schema on its first cursor (tests/core/test_db_pool.py).
+SERVER_PROCESS = env("SHELFSENSE_PROCESS", default="")
+DB_POOL_SIZES = {
+    "web": env.int("DB_POOL_SIZE_WEB", default=env.int("WEB_THREADS", default=2)),
+    "asgi": env.int("DB_POOL_SIZE_ASGI", default=8),
+}
+if SERVER_PROCESS in DB_POOL_SIZES and env.bool("DB_POOL", default=True):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # pooled connections go back to the pool instead
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(env.int("DB_POOL_MIN_SIZE", default=1), DB_POOL_SIZES[SERVER_PROCESS]),
+        "max_size": DB_POOL_SIZES[SERVER_PROCESS],
+        # A request waits this long for a free connection, then fails (503, not a new one).
+        "timeout": env.float("DB_POOL_TIMEOUT_SECONDS", default=10.0),
+        "max_idle": env.float("DB_POOL_MAX_IDLE_SECONDS", default=300.0),
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 # django-tenants wraps this backend, so the Prometheus database metrics survive.
 ORIGINAL_BACKEND = "django_prometheus.db.backends.postgresql"
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Shopper PII at rest (apps/core/pii.py): Fernet keys, comma-separated; the first encrypts, all
+# decrypt (rotation). Required in production; unset elsewhere, a key derived from SECRET_KEY.
+PII_ENCRYPTION_KEYS = env.list("PII_ENCRYPTION_KEYS", default=[])
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CACHES = {
@@ -174,19 +204,32 @@ CELERY_TASK_ROUTES = {"apps.recommendations.tasks.*": {"queue": "training"}}
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=1800)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=1500)
 CELERY_TASK_ACKS_LATE = True
+# A task whose worker process died (OOM, SIGKILL, a deploy) goes back to the queue instead of
+# being acknowledged as failed: emails, webhook deliveries and Stripe events are re-run, never
+# lost. Training caps its own restarts (TRAINING_MAX_STARTS), so a task that kills its worker
+# cannot loop.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULER = "tenant_schemas_celery.db_scheduler:TenantAwareDatabaseScheduler"
+# Our subclass of tenant-schemas-celery's database scheduler: each copy of an all-stores entry is
+# sent with its store's schema (apps/tenants/beat.py says why the library's is not enough).
+CELERY_BEAT_SCHEDULER = "apps.tenants.beat:StoreAwareDatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
-# Periodic tasks; an entry without "tenant_schemas" runs in every store's schema.
+# API keys expiring within 7 days are notified daily at 08:00 UTC, or every N seconds when
+# API_KEYS_EXPIRY_NOTIFY_SECONDS is set (system tests shorten it).
+_API_KEYS_EXPIRY_NOTIFY_SECONDS = env.float("API_KEYS_EXPIRY_NOTIFY_SECONDS", default=0.0)
+# Periodic tasks; an entry without "tenant_schemas" runs in every store's schema. Every interval
+# is an environment variable (documented in .env.example).
 CELERY_BEAT_SCHEDULE = {
-    "usage-anomaly-scan": {"task": "apps.notifications.tasks.usage_anomaly_scan", "schedule": 60.0},
-    # API keys expiring within 7 days: one notification per key (remembered on the key), daily
-    # at 08:00 UTC, every store.
+    "usage-anomaly-scan": {
+        "task": "apps.notifications.tasks.usage_anomaly_scan",
+        "schedule": env.float("USAGE_ANOMALY_SCAN_SECONDS", default=60.0),
+    },
+    # One notification per key (remembered on the key), every store.
     "api-keys-expiry-notify": {
         "task": "apps.apikeys.tasks.api_keys_expiry_notify",
-        "schedule": crontab(minute=0, hour=8),
+        "schedule": _API_KEYS_EXPIRY_NOTIFY_SECONDS or crontab(minute=0, hour=8),
     },
     # Served-list log: Redis buffer → PostgreSQL (COPY), every store.
     "recommendation-impressions-persist": {
@@ -197,12 +240,12 @@ CELERY_BEAT_SCHEDULE = {
     # webhook events whose processing was lost or exhausted its retries, every 15 minutes.
     "billing-usage-rollup-and-report": {
         "task": "billing.usage_rollup_and_report",
-        "schedule": 3600.0,
+        "schedule": env.float("BILLING_USAGE_ROLLUP_SECONDS", default=3600.0),
         "tenant_schemas": ["public"],
     },
     "billing-stripe-events-retry": {
         "task": "billing.stripe_events_retry",
-        "schedule": 900.0,
+        "schedule": env.float("BILLING_STRIPE_EVENTS_RETRY_SECONDS", default=900.0),
         "tenant_schemas": ["public"],
     },
 }
@@ -303,6 +346,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 LIVE_PUBLISH_INTERVAL_SECONDS = env.float("LIVE_PUBLISH_INTERVAL_SECONDS", default=0.5)
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HTTPS hardening: off here, on by default in production (config/settings/production.py).
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # probes: plain HTTP
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
@@ -314,6 +363,17 @@ EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / ".data" / "mail"))
+# One URL instead of the variables above (production requires a delivering backend), e.g.
+# smtp+tls://user:password@smtp.example.com:587; it wins over them when set.
+if env("EMAIL_URL", default=""):
+    _email = env.email_url("EMAIL_URL")
+    EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+    EMAIL_HOST = _email.get("EMAIL_HOST") or EMAIL_HOST
+    EMAIL_PORT = _email.get("EMAIL_PORT") or EMAIL_PORT
+    EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
+    EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
+    EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", EMAIL_USE_TLS))
+    EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
 
 # --- Accounts (django-allauth; users live in the public schema) --------------------------------
 # Sign-in, signup, verification, reset and MFA pages live on the public site (BASE_DOMAIN).

@@ -713,7 +713,8 @@ def exclusive() -> Iterator[None]:
 
 
 def up(settings: Settings | None = None) -> dict[str, str]:
-    """Ensure both servers run (starting or reusing them); return the URLs to use.
+    """Ensure both servers run (starting or reusing them); return the URLs to use, also
+    recorded in ``.data/services.env`` (see ``record_urls``).
 
     Idempotent. Side effects on first run: creates ``.data/postgres`` (initdb) and
     ``.data/redis``; as root, also the ``shelfsense-local`` system user (see README).
@@ -724,7 +725,20 @@ def up(settings: Settings | None = None) -> dict[str, str]:
         redis_is_ours(settings.redis_port)  # fail on a taken port before starting anything
         postgres_up(settings, account)
         redis_up(settings, account)
-    return {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url}
+        urls = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url}
+        record_urls(urls)
+    return urls
+
+
+def record_urls(urls: dict[str, str]) -> Path:
+    """Write ``urls`` as KEY=VALUE lines to ``.data/services.env`` (``LOCAL_SERVICES_FILE``),
+    where manage.py, Celery and the ASGI/WSGI apps look for the embedded servers when
+    DATABASE_URL / REDIS_URL are unset (config/local_services.py). Kept after ``down``, so a
+    command run then names the server it cannot reach."""
+    path = Path(os.environ.get("LOCAL_SERVICES_FILE") or DATA_DIR / "services.env")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{key}={value}\n" for key, value in urls.items()))
+    return path
 
 
 def down(settings: Settings | None = None) -> None:

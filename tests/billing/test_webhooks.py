@@ -84,6 +84,24 @@ def test_signed_payload_that_is_not_an_event_is_refused(fake_stripe, post_webhoo
     assert StripeEvent.objects.count() == 0
 
 
+def test_an_oversized_body_is_a_json_413_and_nothing_stored(fake_stripe, post_webhook, settings):
+    """Django refused it with an HTML 400 (issue 13)."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    payload = stripe_event("invoice.paid", {"id": "in_1", "note": "x" * 2048}, event_id="evt_big")
+
+    response = post_webhook(payload)
+
+    assert response.status_code == 413
+    assert response.json() == {
+        "error": {
+            "code": "too_large",
+            "message": "The request body is larger than the upload limit.",
+            "fields": {},
+        }
+    }
+    assert StripeEvent.objects.count() == 0
+
+
 def test_webhook_secret_unset_answers_503_so_stripe_retries(fake_stripe, post_webhook, settings):
     settings.STRIPE_WEBHOOK_SECRET = ""
     payload = stripe_event("invoice.paid", {"id": "in_1"}, event_id="evt_1")

@@ -125,7 +125,9 @@ def test_erase_leaves_no_row_of_the_shopper_and_is_audited(alpha, api):
     again = client.delete("/api/v1/users/s-1")
 
     assert response.status_code == 200
-    assert response.json() == {"erased": {"events": 2, "profile": 1, "recommendations": 1}}
+    assert response.json() == {
+        "erased": {"events": 2, "profile": 1, "recommendation_lists": 1, "impressions": 0}
+    }
     assert again.status_code == 404
     with tenant_context(alpha):
         assert Event.objects.filter(user_id="s-1").count() == 0
@@ -137,7 +139,9 @@ def test_erase_leaves_no_row_of_the_shopper_and_is_audited(alpha, api):
     assert redis_client().exists(recs) == 0
     assert redis_client().exists(other_recs) == 1
     assert client.get("/api/v1/users/s-1/export").status_code == 404
-    assert audit == [("s-1", {"events": 2, "profile": 1, "recommendations": 1})]
+    assert audit == [
+        ("s-1", {"events": 2, "profile": 1, "recommendation_lists": 1, "impressions": 0})
+    ]
 
 
 def test_erase_needs_ingest_scope(alpha, api):

@@ -426,6 +426,9 @@ def test_create_experiment_follows_the_role_matrix(alpha, store_client, role):
         ({"arm-1-source": ""}, "Arm 2: choose what it serves."),
         ({"name": " "}, "An experiment name of 1 to 100 characters is required."),
         ({"arm-1-name": "control"}, "Invalid arm 1: arm names must be unique"),
+        # A NUL byte answered 500 (PostgreSQL text cannot hold one), issue 13.
+        ({"arm-1-name": "v\x001"}, "Invalid arm 1: must not contain control characters"),
+        ({"name": "A\x00B"}, "The experiment name must not contain control characters."),
     ],
 )
 def test_invalid_experiments_are_refused_and_nothing_is_written(
@@ -441,7 +444,7 @@ def test_invalid_experiments_are_refused_and_nothing_is_written(
     assert response.status_code == 400
     assert message in page
     # The typed rows come back for correction.
-    assert 'value="Reranker vs trending"' in page or change.get("name") == " "
+    assert 'value="Reranker vs trending"' in page or "name" in change
     with tenant_context(alpha):
         assert Experiment.objects.count() == 0
     assert _audit_actions(alpha) == []
@@ -473,6 +476,7 @@ def test_experiment_page_shows_arm_results_and_significance(alpha, store_client,
                 if n < clicked:
                     EventFactory(
                         type=Event.Type.CLICK,
+                        user_id=impression.user_id,  # attributed: the shopper it was served to
                         item_id="sku-2",
                         recommendation_id=impression.recommendation_id,
                     )
@@ -570,12 +574,16 @@ def _queries_for(client, path: str) -> int:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    # Warm the short-lived per-request caches (membership, plan) so only the page's own
-    # queries are counted: an entry expiring between two measurements must not look like N+1.
+    # Warm the short-lived per-process caches (membership, plan) so only the page's own
+    # queries are counted. On a slow machine an entry can still expire between the warm-up and
+    # the measurement; the fewest of three is the page's own count (an N+1 shows in all three).
     assert client.get(path).status_code == 200
-    with CaptureQueriesContext(connection) as captured:
-        assert client.get(path).status_code == 200
-    return len(captured)
+    counts = []
+    for _ in range(3):
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(path).status_code == 200
+        counts.append(len(captured))
+    return min(counts)
 
 
 def test_list_pages_do_not_query_per_row(alpha, store_client):

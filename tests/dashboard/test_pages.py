@@ -177,3 +177,38 @@ def test_audit_log_filters_and_exports_csv(alpha, store_client):
     lines = export.content.decode().strip().splitlines()
     assert lines[0].startswith("id,occurred_at,action,")
     assert any(",store.renamed," in line for line in lines[1:])
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"until": "9999-12-31"},
+        {"since": "9999-12-31", "until": "9999-12-31"},
+        {"since": "0001-01-01", "until": "9999-12-31"},
+    ],
+)
+def test_audit_filters_at_the_calendars_ends_are_not_an_error(alpha, store_client, query):
+    """`until=9999-12-31` raised OverflowError (issue 13): the last day has no next day."""
+    client, _ = _member_client(store_client, alpha, "admin")
+    client.post("/settings/store/", {"name": "Alpha Two"})
+
+    page = client.get("/audit/", query | {"action": "store.renamed"})
+    export = client.get("/audit/export.csv", query | {"action": "store.renamed"})
+
+    expected_rows = 0 if query.get("since") == "9999-12-31" else 1
+    assert page.status_code == 200
+    assert page.content.decode().count('data-testid="audit-row"') == expected_rows
+    assert export.status_code == 200
+    lines = export.content.decode().strip().splitlines()
+    assert lines[0].startswith("id,occurred_at,action,")
+    assert sum(",store.renamed," in line for line in lines[1:]) == expected_rows
+
+
+def test_an_audit_date_beyond_the_calendar_is_a_400(alpha, store_client):
+    client, _ = _member_client(store_client, alpha, "admin")
+
+    page = client.get("/audit/", {"until": "10000-01-01"})
+    export = client.get("/audit/export.csv", {"until": "10000-01-01"})
+
+    assert page.status_code == 400
+    assert export.status_code == 400

@@ -437,15 +437,16 @@ def test_a_new_store_gets_its_nightly_training_after_commit(
     with django_capture_on_commit_callbacks() as callbacks:
         tenant = tenant_create(slug="wired", name="Wired Store")
 
-    # then its schedule appears only once the creation commits, in its own schema
+    # then its schedule appears only once the creation commits, in its own schema (no queue of
+    # its own: CELERY_TASK_ROUTES sends it to this deployment's training queue)
     assert _nightly(tenant) == []
     for callback in callbacks:
         callback()
     assert _nightly(tenant) == [
-        ("recommendations-nightly-training@store_wired", recs.NIGHTLY_TASK, "training")
+        ("recommendations-nightly-training@store_wired", recs.NIGHTLY_TASK, None)
     ]
     assert _nightly(beta) == [
-        ("recommendations-nightly-training@store_beta", recs.NIGHTLY_TASK, "training")
+        ("recommendations-nightly-training@store_beta", recs.NIGHTLY_TASK, None)
     ]
 
 
@@ -461,7 +462,7 @@ def test_setup_platform_schedules_existing_stores(alpha, beta):
 
     # then every store has exactly one nightly entry again
     assert _nightly(alpha) == [
-        ("recommendations-nightly-training@store_alpha", recs.NIGHTLY_TASK, "training")
+        ("recommendations-nightly-training@store_alpha", recs.NIGHTLY_TASK, None)
     ]
     assert len(_nightly(beta)) == 1
 

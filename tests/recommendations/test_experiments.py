@@ -195,6 +195,10 @@ def test_experiment_results_per_arm_with_z_tests(alpha):
             ],
             {"arms": [{"index": 1, "model_version": ["no trained version v99"]}]},
         ),
+        (
+            [{"name": "a\x00", "traffic_percent": 50}, {"name": "b", "traffic_percent": 50}],
+            {"arms": [{"index": 0, "name": ["must not contain control characters"]}]},
+        ),
     ],
 )
 def test_invalid_experiments_are_400_and_write_nothing(alpha, recs_client, arms, fields):

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import tenant_context
 
 from apps.catalog import live
+from apps.catalog.importing import ImportFileError
 from apps.tenants.models import Tenant
 
 ERRORS_SHOWN = 20
@@ -31,7 +32,10 @@ class ImportCommand(BaseCommand):
         if not path.is_file():
             raise CommandError(f"No such file: {file}")
         with tenant_context(store):
-            report = self.run_import(path)
+            try:
+                report = self.run_import(path)
+            except ImportFileError as exc:
+                raise CommandError(f"{file}: {exc}. Nothing was imported.") from None
         live.event_counters_flush()
         rate = f"{report.rows_per_second:,.0f} rows/s"
         summary = f"{report.rows:,} rows in {report.seconds:.1f}s ({rate}): "

@@ -17,6 +17,7 @@ from apps.tenants.models import Tenant
 from apps.tenants.selectors import public_url, store_url
 from apps.tenants.services import tenant_create
 from apps.users.models import Membership, User
+from apps.users.services import user_email_verify
 
 DEMO_SLUG = "demo"
 
@@ -57,6 +58,14 @@ def _ensure_user(email: str, password: str, *, operator: bool) -> User:
     return user
 
 
+def _ensure_verified_user(email: str, password: str, *, operator: bool) -> User:
+    # Verified and primary: the printed logins sign in straight away (allauth's verification
+    # is mandatory, and nobody receives these addresses' mail).
+    user = _ensure_user(email, password, operator=operator)
+    user_email_verify(user=user)
+    return user
+
+
 class Command(BaseCommand):
     help = "Create (or refresh) the local operator login and the demo store; print URLs and logins."
 
@@ -65,8 +74,8 @@ class Command(BaseCommand):
         logins = _load_or_create_logins()
         operator = logins["operator"]
         owner_login = logins["demo_owner"]
-        _ensure_user(operator["email"], operator["password"], operator=True)
-        owner = _ensure_user(owner_login["email"], owner_login["password"], operator=False)
+        _ensure_verified_user(operator["email"], operator["password"], operator=True)
+        owner = _ensure_verified_user(owner_login["email"], owner_login["password"], operator=False)
 
         demo = Tenant.objects.filter(slug=DEMO_SLUG).first()
         if demo is None:
