@@ -7,13 +7,15 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
 
 from apps.core.cache import redis_client
 from apps.tenants.models import Tenant
 from apps.tenants.selectors import store_domain
 from apps.tenants.services import public_tenant_ensure, tenant_create, tenant_template_migrate
-from tests.factories import ItemFactory, subscribe_store
+from config.celery import app as celery_app
+from tests.factories import ItemFactory, MembershipFactory, UserFactory, subscribe_store
 
 
 def _clear_test_redis_keys() -> None:
@@ -77,6 +79,49 @@ def store_client():
         return Client(HTTP_HOST=store_domain(tenant.slug), **defaults)
 
     return make
+
+
+@pytest.fixture
+def member_client(store_client):
+    """`member_client(tenant, role="owner", **client_options)` → (client signed in as a new
+    member with that role on the store's host, the user). Store pages need a member's session
+    (apps.users.middleware)."""
+
+    def make(tenant: Tenant, role: str = "owner", **client_options):
+        user = UserFactory()
+        MembershipFactory(user=user, tenant=tenant, role=role)
+        client = store_client(tenant, **client_options)
+        client.force_login(user)
+        return client, user
+
+    return make
+
+
+@pytest.fixture
+def page_queries():
+    """`page_queries(client, path)` → the queries one GET of `path` makes (asserting 200).
+
+    The short-lived per-process caches (membership, plan) are warmed first, so only the page's
+    own queries count; on a slow machine an entry can still expire between the warm-up and the
+    measurement, so the fewest of three is the page's count (an N+1 shows in all three)."""
+
+    def count(client: Client, path: str, **headers) -> int:
+        assert client.get(path, **headers).status_code == 200
+        counts = []
+        for _ in range(3):
+            with CaptureQueriesContext(connection) as captured:
+                assert client.get(path, **headers).status_code == 200
+            counts.append(len(captured))
+        return min(counts)
+
+    return count
+
+
+@pytest.fixture
+def eager_celery(monkeypatch):
+    """Tasks run inline where they are sent (`.delay` returns once done), errors propagate."""
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    monkeypatch.setitem(celery_app.conf, "task_eager_propagates", True)
 
 
 @pytest.fixture

@@ -11,6 +11,9 @@ from apps.catalog.models import Event, Item, Shopper
 from apps.recommendations.models import Impression, ModelVersion
 from apps.users.models import Membership, User
 
+# Every store role, in the order of Membership.Role: parametrise role matrices with it.
+ROLES = [role.value for role in Membership.Role]
+
 
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:

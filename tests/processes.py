@@ -324,7 +324,7 @@ class PrivateRedis:
             port=self.port,
         )
         wait_until(
-            lambda: local_services().redis_command(self.port, "PING") == "PONG",
+            lambda: local_services().redis_ping(self.port),
             timeout=20,
             message=f"redis on port {self.port}",
         )

@@ -36,11 +36,6 @@ def local_forget(schema: str, prefix: str) -> None:
         _local.pop((schema, prefix), None)
 
 
-def local_clear() -> None:
-    with _local_lock:
-        _local.clear()
-
-
 def revoked_marker_key(schema: str, prefix: str) -> str:
     return tenant_key("apikey", "revoked", prefix, schema_name=schema)
 

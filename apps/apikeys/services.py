@@ -14,6 +14,7 @@ from django.utils import timezone
 from apps.apikeys import cache
 from apps.apikeys.keys import key_generate, key_hash
 from apps.apikeys.models import ApiKey
+from apps.audit.actions import AuditAction
 from apps.audit.services import audit_record
 from apps.core.cache import redis_client
 from apps.core.errors import ApplicationError
@@ -103,7 +104,7 @@ def api_key_create(
         created_by_id=created_by.pk if created_by is not None else None,
     )
     audit_record(
-        action="api_key.created",
+        action=AuditAction.API_KEY_CREATED,
         actor_user=created_by,
         actor_label=actor_label,
         target_type="api_key",
@@ -137,7 +138,7 @@ def api_key_revoke(
     api_key.revoked_at = timezone.now()
     api_key.save(update_fields=["revoked_at"])
     audit_record(
-        action="api_key.revoked",
+        action=AuditAction.API_KEY_REVOKED,
         actor_user=actor,
         actor_label=actor_label,
         target_type="api_key",

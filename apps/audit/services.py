@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from apps.audit.actions import AuditAction
 from apps.audit.chain import CHAINED_FIELDS, GENESIS_HASH, canonical_details, chain_hash
 from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_event_list
@@ -66,7 +67,7 @@ def _actor(actor_user, actor_api_key, actor_label: str, request) -> tuple[str, A
 @transaction.atomic
 def audit_record(
     *,
-    action: str,
+    action: AuditAction,
     actor_user=None,
     actor_api_key=None,
     actor_label: str = "",
@@ -78,13 +79,14 @@ def audit_record(
     """Append one event to the CURRENT schema's trail (a store schema: the store's trail; the
     public schema: the operators' trail) and chain it to the previous row.
 
-    The actor is `actor_user`, else `actor_api_key`, else the request's user or API key, else
+    `action` must be an AuditAction member (ValueError otherwise). The actor is `actor_user`,
+    else `actor_api_key`, else the request's user or API key, else
     "system". `details` must never hold secrets; it is stored as plain JSON. Appends are
     serialised per schema by a transaction-scoped advisory lock held until the caller's
     transaction ends, which keeps the chain linear.
     """
-    if not action or "." not in action:
-        raise ValueError(f"Audit actions are dotted names like 'member.invited', not {action!r}.")
+    if not isinstance(action, AuditAction):
+        raise ValueError(f"Audit actions are AuditAction members, not {action!r}.")
     actor_type, user_id, key_id, label = _actor(actor_user, actor_api_key, actor_label, request)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -93,7 +95,7 @@ def audit_record(
     previous = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
     event = AuditEvent(
         occurred_at=timezone.now(),
-        action=action[:64],
+        action=action.value,
         actor_type=actor_type,
         actor_user_id=user_id,
         actor_api_key_id=key_id,
@@ -139,7 +141,7 @@ def audit_export_csv(
         writer.writerow(row)
         count += 1
     audit_record(
-        action="audit.exported",
+        action=AuditAction.AUDIT_EXPORTED,
         actor_user=actor_user,
         actor_label=actor_label,
         target_type="audit",

@@ -29,6 +29,7 @@ from apps.apikeys.permissions import RequireScope
 from apps.catalog import selectors, services
 from apps.core.errors import ApplicationError
 from apps.core.ids import id_clean, id_lookup
+from apps.core.params import bool_param
 
 MAX_EVENTS_PER_BATCH = 10_000
 MAX_ITEMS_PER_BATCH = 1_000
@@ -221,18 +222,6 @@ class EventCursorPagination(CursorPagination):
     max_page_size = 1000
 
 
-def _bool_param(request, name: str) -> bool | None:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    lowered = raw.lower()
-    if lowered in ("true", "1"):
-        return True
-    if lowered in ("false", "0"):
-        return False
-    raise ApplicationError(f"{name} must be true or false.", fields={name: ["Must be a boolean."]})
-
-
 # --- Items --------------------------------------------------------------------------------------
 class ItemListApi(StoreApi):
     @extend_schema(
@@ -248,7 +237,7 @@ class ItemListApi(StoreApi):
     def get(self, request):
         items = selectors.item_list(
             category=request.query_params.get("category"),
-            in_stock=_bool_param(request, "in_stock"),
+            in_stock=bool_param(request.query_params, "in_stock"),
         )
         paginator = ItemCursorPagination()
         page = paginator.paginate_queryset(items, request, view=self)

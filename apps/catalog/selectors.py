@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import orjson
 from django.db.models import QuerySet
 from django.db.models.functions import Length
 from django.utils import timezone
 
 from apps.catalog.models import Event, Item, Shopper
 from apps.core.cache import redis_client, tenant_key
+from apps.core.erasure import shopper_export
 from apps.core.errors import ApplicationError
 
 ITEM_PUBLIC_FIELDS = (
@@ -59,40 +59,6 @@ def shopper_events(*, user_id: str) -> QuerySet[Event]:
     return Event.objects.filter(user_id=user_id).order_by("-timestamp", "-id")
 
 
-def _glob_escape(text: str) -> str:
-    return "".join("\\" + char if char in "*?[]\\" else char for char in text)
-
-
-def shopper_recommendation_keys(*, user_id: str) -> dict[str, bytes]:
-    """Redis keys of the shopper's cached recommendation lists, by model version label:
-    tenant_key("recs", <model_version>, <user_id>), also with the recommendations app's
-    variant segment, tenant_key("recs", <model_version>, "u"|"a", <user_id>)."""
-    pattern = tenant_key("recs", "*", _glob_escape(user_id))
-    prefix = tenant_key("recs", "")
-    suffix = ":" + user_id
-    keys = {}
-    for key in redis_client().scan_iter(match=pattern, count=1000):
-        text = key.decode()
-        if not text.endswith(suffix):
-            continue
-        # `*` may span colons: keep only a version segment (plus a variant), so that shopper
-        # "b" never matches the key of shopper "a:b".
-        label = text[len(prefix) : len(text) - len(suffix)]
-        version, _, variant = label.partition(":")
-        if version and ":" not in variant and variant in ("", "u", "a"):
-            keys[label] = key
-    return keys
-
-
-def _decoded(value: bytes | None) -> Any:
-    if value is None:
-        return None
-    try:
-        return orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return value.decode(errors="replace")
-
-
 def shopper_data(*, user_id: str) -> dict[str, Any] | None:
     """Everything held about a shopper, or None when nothing is: the profile, every event
     (oldest first) and the cached recommendation lists by Redis key."""
@@ -102,27 +68,9 @@ def shopper_data(*, user_id: str) -> dict[str, Any] | None:
         .order_by("timestamp", "id")
         .values(*EVENT_PUBLIC_FIELDS)
     )
-    client = redis_client()
-    recommendations = {}
-    for label, key in shopper_recommendation_keys(user_id=user_id).items():
-        kind = client.type(key)
-        if kind == b"string":
-            value = _decoded(client.get(key))
-        elif kind == b"list":
-            value = [_decoded(entry) for entry in client.lrange(key, 0, -1)]
-        elif kind == b"zset":
-            value = [
-                [_decoded(member), score]
-                for member, score in client.zrange(key, 0, -1, withscores=True)
-            ]
-        elif kind == b"hash":
-            value = {
-                field.decode(): _decoded(entry) for field, entry in client.hgetall(key).items()
-            }
-        else:
-            continue
-        recommendations[label] = value
-    if shopper is None and not events and not recommendations:
+    # What other apps hold about the shopper (the recommendations app: its cached lists).
+    held = shopper_export(user_id)
+    if shopper is None and not events and not any(held.values()):
         return None
     profile = None
     if shopper is not None:
@@ -138,7 +86,7 @@ def shopper_data(*, user_id: str) -> dict[str, Any] | None:
         "user_id": user_id,
         "profile": profile,
         "events": events,
-        "recommendations": recommendations,
+        **held,
     }
 
 

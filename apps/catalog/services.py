@@ -15,11 +15,13 @@ import redis
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.audit.actions import AuditAction
 from apps.audit.services import audit_record
 from apps.billing.quotas import Reservation, ingest_reserve
 from apps.catalog import live
 from apps.catalog.models import Event, Item, Shopper
 from apps.catalog.selectors import shopper_data
+from apps.catalog.signals import items_changed_on_commit
 from apps.catalog.validation import (
     ID_MAX_LENGTH,
     EventRow,
@@ -34,7 +36,6 @@ from apps.catalog.validation import (
 from apps.core import pii
 from apps.core.erasure import erase_shopper, tombstone_set
 from apps.core.errors import ApplicationError
-from apps.recommendations.cache import catalog_changed
 
 logger = logging.getLogger(__name__)
 
@@ -278,16 +279,8 @@ def _items_write(rows: list[ItemRow]) -> tuple[int, int]:
     with connection.cursor() as cursor:
         cursor.execute(_ITEMS_UPSERT, [payload])
         flags = [created for (created,) in cursor.fetchall()]
-    _recommendation_filters_changed()
     created = sum(flags)
     return created, len(flags) - created
-
-
-def _recommendation_filters_changed() -> None:
-    """After commit, serving processes reload the store's hidden / out-of-stock / category
-    filters (apps.recommendations.cache.catalog_changed)."""
-    schema_name = connection.schema_name
-    transaction.on_commit(lambda: catalog_changed(schema_name), robust=True)
 
 
 @transaction.atomic
@@ -300,7 +293,7 @@ def items_upsert(*, rows: list[Any]) -> ItemsUpsertResult:
     result = ItemsUpsertResult(errors=errors)
     if valid:
         result.created, result.updated = _items_write([row for _, row in valid])
-        _catalog_changed_after_commit()
+        items_changed_on_commit()
     return result
 
 
@@ -321,7 +314,7 @@ def item_upsert(*, item_id: str, data: Any) -> tuple[Item, bool]:
     if isinstance(row, list):
         raise _fields_error(row)
     created, _ = _items_write([row])
-    _catalog_changed_after_commit()
+    items_changed_on_commit()
     return Item.objects.get(item_id=item_id), bool(created)
 
 
@@ -334,10 +327,9 @@ def item_delete(*, item_id: str, actor_api_key=None, request=None) -> Item:
         raise ApplicationError("No such item.", code="not_found", status_code=404)
     item.is_hidden = True
     item.save(update_fields=["is_hidden", "updated_at"])
-    _catalog_changed_after_commit()
-    _recommendation_filters_changed()
+    items_changed_on_commit()
     audit_record(
-        action="item.deleted",
+        action=AuditAction.ITEM_DELETED,
         actor_api_key=actor_api_key,
         target_type="item",
         target_id=item_id,
@@ -402,16 +394,6 @@ def shopper_profile_erase(user_id: str) -> int:
     return deleted
 
 
-def _catalog_changed_after_commit() -> None:
-    """Tell recommendation serving that items were hidden or changed (their hook)."""
-    try:
-        from apps.recommendations.cache import catalog_changed
-    except ImportError:
-        return
-    schema_name = connection.schema_name
-    transaction.on_commit(lambda: catalog_changed(schema_name), robust=True)
-
-
 @transaction.atomic
 def shopper_erase(*, user_id: str, actor_api_key=None, request=None) -> dict[str, int]:
     """GDPR erasure: everything every app registered in `apps.core.erasure` (events, profile,
@@ -435,7 +417,7 @@ def shopper_erase(*, user_id: str, actor_api_key=None, request=None) -> dict[str
             status_code=503,
         ) from exc
     audit_record(
-        action="shopper.erased",
+        action=AuditAction.SHOPPER_ERASED,
         actor_api_key=actor_api_key,
         target_type="shopper",
         target_id=user_id,
@@ -455,7 +437,7 @@ def shopper_export(*, user_id: str, actor_api_key=None, request=None) -> dict[st
             "No data is held about this shopper.", code="not_found", status_code=404
         )
     audit_record(
-        action="shopper.exported",
+        action=AuditAction.SHOPPER_EXPORTED,
         actor_api_key=actor_api_key,
         target_type="shopper",
         target_id=user_id,

@@ -4,7 +4,9 @@ tombstone that makes an erased shopper unknown to serving at once.
 Every app that stores something keyed by or containing a shopper id registers, in its
 `AppConfig.ready()`, how to erase it (`register`), naming the models and Redis key families it
 covers. `apps.catalog.services.shopper_erase` calls `erase_shopper`, which runs every eraser in
-the caller's transaction and returns the counts per kind for the audit trail.
+the caller's transaction and returns the counts per kind for the audit trail. An app that keeps
+shopper data outside the catalog also registers how to export it (`register_export`): the
+catalog's GDPR export (`shopper_data`) adds each section to what it returns.
 `tests/core/test_erasure_registry.py` fails when a model with a shopper-id field or a Redis key
 family holding shopper ids is not covered.
 
@@ -23,6 +25,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import redis
 from django.db import connection
@@ -88,6 +91,20 @@ def erasers() -> list[Eraser]:
 def erase_shopper(user_id: str) -> dict[str, int]:
     """Run every registered eraser for `user_id` in the current store; counts per kind."""
     return {eraser.kind: eraser.erase(user_id) for eraser in _erasers.values()}
+
+
+_exporters: dict[str, Callable[[str], Any]] = {}
+
+
+def register_export(section: str, export: Callable[[str], Any]) -> None:
+    """Register one section of a shopper's GDPR export: `export(user_id)` returns what the app
+    holds about the shopper in the current store (empty when nothing)."""
+    _exporters[section] = export
+
+
+def shopper_export(user_id: str) -> dict[str, Any]:
+    """Every registered export section for `user_id` in the current store."""
+    return {section: export(user_id) for section, export in _exporters.items()}
 
 
 # --- tombstones ----------------------------------------------------------------------------------

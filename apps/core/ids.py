@@ -43,17 +43,6 @@ def id_problem(value: Any, *, max_length: int = ID_MAX_LENGTH) -> str | None:
     return None
 
 
-def id_is_valid(value: Any, max_length: int = ID_MAX_LENGTH) -> bool:
-    """The rule's fast check for normalised strings (the event hot path)."""
-    return (
-        type(value) is str
-        and 0 < len(value) <= max_length
-        and value.isprintable()
-        and value[0] != " "
-        and value[-1] != " "
-    )
-
-
 def _invalid(field: str, message: str) -> ApplicationError:
     return ApplicationError(f"Invalid input in: {field}.", fields={field: [message]})
 

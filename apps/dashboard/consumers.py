@@ -1,4 +1,5 @@
-"""Live dashboard socket: members of the host's store join the store's group.
+"""Live dashboard socket: members of the host's store join the store's group
+(`apps.core.live.store_group`, where every domain app publishes).
 
 Messages to the browser (JSON): `snapshot` on connect, then `counters` (today's events by type),
 `training.progress` (from the recommendations app) and `notification` (only to its recipients).
@@ -6,15 +7,11 @@ Messages to the browser (JSON): `snapshot` on connect, then `counters` (today's 
 
 from __future__ import annotations
 
+from apps.core.live import store_group
 from apps.core.websockets import CLOSE_FORBIDDEN, TenantConsumer
 from apps.dashboard.selectors import live_snapshot
 from apps.users.permissions import can
 from apps.users.selectors import membership_role
-
-
-def store_group(schema_name: str) -> str:
-    """The Channels group of one store; every push to a store goes through this name."""
-    return f"store.{schema_name}"
 
 
 class DashboardConsumer(TenantConsumer):

@@ -10,7 +10,12 @@ from django.db.models import Count, F, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from apps.audit.selectors import audit_event_list
 from apps.catalog.models import Event, Item, Shopper
+from apps.catalog.selectors import event_counters
+from apps.recommendations.models import ExperimentArm, ModelVersion
+from apps.recommendations.selectors import model_version_active, model_version_list
+from apps.recommendations.serving import Filters, recommend_for_item, recommend_for_shopper
 
 RECENT_ITEMS_SHOWN = 5
 CHART_DAYS = 30
@@ -33,9 +38,6 @@ def store_snapshot() -> dict[str, Any]:
 def live_snapshot() -> dict[str, Any]:
     """What a dashboard socket receives on connect: the headline figures and today's event
     counters (the same shape as the catalog's live `counters` pushes)."""
-    # Imported here: catalog.live imports dashboard.consumers, which imports this module.
-    from apps.catalog.selectors import event_counters
-
     today = timezone.now().date()
     return {
         **store_snapshot(),
@@ -88,8 +90,6 @@ def ctr_chart(*, summary: dict[str, Any]) -> dict[str, Any]:
 
 def recent_anomalies(*, limit: int = 5) -> list[dict[str, Any]]:
     """Usage anomalies flagged in the last day (from the store's audit trail)."""
-    from apps.audit.selectors import audit_event_list
-
     events = audit_event_list(
         since=timezone.now() - ANOMALY_LOOKBACK, action="usage.anomaly_flagged"
     ).order_by("-occurred_at", "-id")[:limit]
@@ -154,8 +154,6 @@ def model_comparison(version) -> list[dict[str, Any]]:
 def model_summary() -> dict[str, Any]:
     """The active model version with its offline metrics against the popularity baseline it
     was trained alongside, and the latest training run."""
-    from apps.recommendations.selectors import model_version_active, model_version_list
-
     active = model_version_active()
     last_training = model_version_list().first()
     return {
@@ -172,9 +170,6 @@ def model_versions_page(*, limit: int = MODELS_SHOWN) -> dict[str, Any]:
     """The models page: the newest `limit` versions, each with its metrics against the
     baseline, the running training (if any), whether an earlier active version exists to roll
     back to, and the NDCG@10 chart (oldest first, evaluated versions only)."""
-    from apps.recommendations.models import ModelVersion
-    from apps.recommendations.selectors import model_version_list
-
     versions = list(model_version_list()[:limit])
     rows = [
         {
@@ -213,8 +208,6 @@ def model_versions_page(*, limit: int = MODELS_SHOWN) -> dict[str, Any]:
 def experiment_version_choices() -> list[tuple[str, str]]:
     """What an experiment arm may serve, as form choices: a strategy of the active model, or
     one trained version (`version:<number>`)."""
-    from apps.recommendations.models import ExperimentArm, ModelVersion
-
     choices = [(f"strategy:{value}", label) for value, label in ExperimentArm.Strategy.choices]
     versions = ModelVersion.objects.filter(
         status__in=[
@@ -245,8 +238,6 @@ PREVIEW_SIZE = 10
 def item_recommendations(*, item_id: str) -> dict[str, Any]:
     """What GET /api/v1/items/<id>/similar and /bought-together return now (the serving code
     itself, with `log=False`: a preview is not an impression and never counts in CTR)."""
-    from apps.recommendations.serving import Filters, recommend_for_item
-
     filters = Filters(k=PREVIEW_SIZE)
     similar = recommend_for_item(item_id=item_id, kind="similar", filters=filters, log=False)
     together = recommend_for_item(
@@ -263,8 +254,6 @@ def item_recommendations(*, item_id: str) -> dict[str, Any]:
 def shopper_recommendations(*, user_id: str) -> dict[str, Any]:
     """The shopper's current list as the API serves it (not logged as an impression), with
     the model version and strategy that produced it: the "why did they see this" view."""
-    from apps.recommendations.serving import Filters, recommend_for_shopper
-
     served = recommend_for_shopper(user_id=user_id, filters=Filters(k=PREVIEW_SIZE), log=False)
     return {
         "recommendations": _with_titles(served.items),

@@ -7,9 +7,10 @@ import re
 from django.db import transaction
 from django.http import HttpRequest
 
+from apps.audit.actions import AuditAction
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError
-from apps.tenants.middleware import forget_tenant_hosts
+from apps.tenants.hosts import forget_tenant_hosts
 from apps.tenants.models import Tenant
 from apps.users.models import User
 
@@ -36,7 +37,7 @@ def store_rename(
     tenant.name = name
     tenant.save(update_fields=["name", "updated_at"])
     audit_record(
-        action="store.renamed",
+        action=AuditAction.STORE_RENAMED,
         actor_user=actor,
         target_type="store",
         target_id=tenant.slug,
@@ -70,7 +71,7 @@ def store_currency_set(
     tenant.currency = code
     tenant.save(update_fields=["currency", "updated_at"])
     audit_record(
-        action="store.currency_changed",
+        action=AuditAction.STORE_CURRENCY_CHANGED,
         actor_user=actor,
         target_type="store",
         target_id=tenant.slug,

@@ -1,47 +1,62 @@
 from django.urls import path
 
-from apps.dashboard import views
+from apps.dashboard.views import (
+    audit_log,
+    catalog,
+    experiments,
+    model_versions,
+    notifications,
+    overview,
+    store_settings,
+    team,
+)
 
 app_name = "dashboard"
 
 urlpatterns = [
-    path("", views.overview, name="overview"),
-    path("catalog/", views.items, name="items"),
-    path("catalog/<id:item_id>/", views.item_detail, name="item"),
-    path("shoppers/", views.shoppers, name="shoppers"),
-    path("shoppers/<id:user_id>/", views.shopper_detail, name="shopper"),
-    path("models/", views.models_page, name="models"),
-    path("models/train/", views.model_train, name="model-train"),
-    path("models/rollback/", views.model_rollback, name="model-rollback"),
-    path("models/<int:number>/activate/", views.model_activate, name="model-activate"),
-    path("experiments/", views.experiments, name="experiments"),
-    path("experiments/new/", views.experiment_create, name="experiment-create"),
-    path("experiments/<int:experiment_id>/", views.experiment_detail, name="experiment"),
-    path("experiments/<int:experiment_id>/stop/", views.experiment_stop, name="experiment-stop"),
+    path("", overview.overview, name="overview"),
+    path("catalog/", catalog.items, name="items"),
+    path("catalog/<id:item_id>/", catalog.item_detail, name="item"),
+    path("shoppers/", catalog.shoppers, name="shoppers"),
+    path("shoppers/<id:user_id>/", catalog.shopper_detail, name="shopper"),
+    path("models/", model_versions.models_page, name="models"),
+    path("models/train/", model_versions.model_train, name="model-train"),
+    path("models/rollback/", model_versions.model_rollback, name="model-rollback"),
+    path("models/<int:number>/activate/", model_versions.model_activate, name="model-activate"),
+    path("experiments/", experiments.experiments, name="experiments"),
+    path("experiments/new/", experiments.experiment_create, name="experiment-create"),
+    path("experiments/<int:experiment_id>/", experiments.experiment_detail, name="experiment"),
+    path(
+        "experiments/<int:experiment_id>/stop/", experiments.experiment_stop, name="experiment-stop"
+    ),
     # The team page is apps.users' /team/; revoking an invitation is served from here.
     path(
         "team/invitations/<int:invitation_id>/revoke/",
-        views.invitation_revoke_view,
+        team.invitation_revoke_view,
         name="invitation-revoke",
     ),
-    path("audit/", views.audit, name="audit"),
-    path("audit/export.csv", views.audit_export, name="audit-export"),
-    path("notifications/", views.notifications, name="notifications"),
-    path("notifications/read/", views.notifications_read, name="notifications-read"),
-    path("settings/", views.settings_page, name="settings"),
-    path("settings/store/", views.settings_store, name="settings-store"),
-    path("settings/currency/", views.settings_currency, name="settings-currency"),
-    path("settings/preferences/", views.settings_preferences, name="settings-preferences"),
-    path("settings/webhooks/", views.webhook_create, name="webhook-create"),
+    path("audit/", audit_log.audit, name="audit"),
+    path("audit/export.csv", audit_log.audit_export, name="audit-export"),
+    path("notifications/", notifications.notifications, name="notifications"),
+    path("notifications/read/", notifications.notifications_read, name="notifications-read"),
+    path("settings/", store_settings.settings_page, name="settings"),
+    path("settings/store/", store_settings.settings_store, name="settings-store"),
+    path("settings/currency/", store_settings.settings_currency, name="settings-currency"),
+    path("settings/preferences/", store_settings.settings_preferences, name="settings-preferences"),
+    path("settings/webhooks/", store_settings.webhook_create, name="webhook-create"),
     path(
-        "settings/webhooks/<int:endpoint_id>/delete/", views.webhook_delete, name="webhook-delete"
+        "settings/webhooks/<int:endpoint_id>/delete/",
+        store_settings.webhook_delete,
+        name="webhook-delete",
     ),
     path(
-        "settings/webhooks/<int:endpoint_id>/rotate/", views.webhook_rotate, name="webhook-rotate"
+        "settings/webhooks/<int:endpoint_id>/rotate/",
+        store_settings.webhook_rotate,
+        name="webhook-rotate",
     ),
     path(
         "settings/deliveries/<int:delivery_id>/resend/",
-        views.delivery_resend,
+        store_settings.delivery_resend,
         name="delivery-resend",
     ),
 ]

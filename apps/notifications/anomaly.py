@@ -36,8 +36,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import redis
-from django.db import connection
-from django.utils import timezone
 
 from apps.core.cache import redis_client, tenant_key
 from apps.core.flusher import PeriodicFlusher
@@ -119,18 +117,6 @@ def _usage_write(counts: _UsageCounts) -> None:
     for schema_name, minute in first.items():
         pipe.set(tenant_key("api_usage", "since", schema_name=schema_name), minute, nx=True)
     pipe.execute()
-
-
-def api_request_record(
-    status_code: int, *, schema_name: str | None = None, now: datetime | None = None
-) -> None:
-    """Count one API request of the connection's (or the given) store in this minute's bucket,
-    now (one Redis round trip; raises redis.RedisError). The request path uses the buffered
-    `api_request_count` instead."""
-    counts: _UsageCounts = {}
-    _add(counts, schema_name or connection.schema_name, minute_of(now or timezone.now()),
-         status_code)  # fmt: skip
-    _usage_write(counts)
 
 
 def api_request_count(status_code: int, *, schema_name: str) -> None:

@@ -21,10 +21,12 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from apps.audit.actions import AuditAction
 from apps.audit.services import audit_record
 from apps.billing.entitlements import plan_feature_require
+from apps.core.dispatch import dispatch_on_commit
 from apps.core.errors import ApplicationError
-from apps.dashboard.live import store_push_on_commit
+from apps.core.live import store_push_on_commit
 from apps.notifications import anomaly, selectors
 from apps.notifications.kinds import KINDS, Channel
 from apps.notifications.models import (
@@ -40,13 +42,6 @@ from apps.users.models import User
 
 WEBHOOK_TIMEOUT_SECONDS = 5.0
 RESPONSE_EXCERPT_CHARS = 300
-
-
-def _dispatch_on_commit(task, **kwargs: Any) -> None:
-    # The task runs in the schema of now, not of commit time: by then a caller that notified
-    # from inside `tenant_context` (billing, memberships: public-schema services) has left it.
-    headers = {"_schema_name": connection.schema_name}
-    transaction.on_commit(lambda: task.apply_async(kwargs=kwargs, headers=headers))
 
 
 def _validate_kind(kind: str) -> None:
@@ -114,7 +109,7 @@ def notification_send(
 
     for uid in recipients:
         if prefs[uid][(kind, Channel.EMAIL)]:
-            _dispatch_on_commit(
+            dispatch_on_commit(
                 tasks.notification_email_send,
                 user_id=uid,
                 subject=f"[{connection.tenant.name}] {title[:150]}",
@@ -143,7 +138,7 @@ def notification_send(
             if endpoint.format == WebhookEndpoint.Format.SHELFSENSE
             else _slack_body(title=title, body=body, link=link, severity=severity),
         )
-        _dispatch_on_commit(tasks.webhook_deliver, delivery_id=delivery.pk)
+        dispatch_on_commit(tasks.webhook_deliver, delivery_id=delivery.pk)
     return created
 
 
@@ -261,7 +256,7 @@ def webhook_endpoint_create(
         created_by_id=actor.pk if actor else None,
     )
     audit_record(
-        action="webhook.created",
+        action=AuditAction.WEBHOOK_CREATED,
         actor_user=actor,
         target_type="webhook_endpoint",
         target_id=str(endpoint.pk),
@@ -279,7 +274,7 @@ def webhook_endpoint_rotate_secret(
     endpoint.secret = webhook_secret_generate()
     endpoint.save(update_fields=["secret"])
     audit_record(
-        action="webhook.secret_rotated",
+        action=AuditAction.WEBHOOK_SECRET_ROTATED,
         actor_user=actor,
         target_type="webhook_endpoint",
         target_id=str(endpoint.pk),
@@ -293,7 +288,7 @@ def webhook_endpoint_delete(
     *, endpoint: WebhookEndpoint, actor: User | None = None, request: HttpRequest | None = None
 ) -> None:
     audit_record(
-        action="webhook.deleted",
+        action=AuditAction.WEBHOOK_DELETED,
         actor_user=actor,
         target_type="webhook_endpoint",
         target_id=str(endpoint.pk),
@@ -412,13 +407,13 @@ def webhook_delivery_resend(
     delivery.status = WebhookDelivery.Status.PENDING
     delivery.save(update_fields=["status"])
     audit_record(
-        action="webhook.resent",
+        action=AuditAction.WEBHOOK_RESENT,
         actor_user=actor,
         target_type="webhook_delivery",
         target_id=str(delivery.pk),
         request=request,
     )
-    _dispatch_on_commit(tasks.webhook_deliver, delivery_id=delivery.pk, manual=True)
+    dispatch_on_commit(tasks.webhook_deliver, delivery_id=delivery.pk, manual=True)
     return delivery
 
 
@@ -463,7 +458,7 @@ def _usage_anomaly_raise(flag: anomaly.Flag) -> None:
         "baseline": round(flag.baseline, 4),
     }
     audit_record(
-        action="usage.anomaly_flagged",
+        action=AuditAction.USAGE_ANOMALY_FLAGGED,
         actor_label="anomaly detector",
         target_type="api_usage",
         target_id=flag.rule,

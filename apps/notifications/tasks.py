@@ -11,6 +11,7 @@ from apps.notifications import services
 
 
 @shared_task(
+    name="apps.notifications.tasks.notification_email_send",
     autoretry_for=(SMTPException, OSError),
     retry_backoff=30,
     retry_backoff_max=3600,
@@ -21,7 +22,13 @@ def notification_email_send(*, user_id: int, subject: str, message: str) -> bool
     return services.notification_email_deliver(user_id=user_id, subject=subject, message=message)
 
 
-@shared_task(bind=True, max_retries=None, acks_late=True, reject_on_worker_lost=True)
+@shared_task(
+    name="apps.notifications.tasks.webhook_deliver",
+    bind=True,
+    max_retries=None,
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
 def webhook_deliver(self, *, delivery_id: int, manual: bool = False) -> None:
     """One attempt; on failure, re-queued after the backoff the service returns (the attempt
     count and the cap live on the delivery row, so a lost retry never loops forever). Acked
@@ -32,7 +39,7 @@ def webhook_deliver(self, *, delivery_id: int, manual: bool = False) -> None:
         raise self.retry(countdown=delay, kwargs={"delivery_id": delivery_id, "manual": False})
 
 
-@shared_task
+@shared_task(name="apps.notifications.tasks.usage_anomaly_scan")
 def usage_anomaly_scan() -> int:
     """Run by beat every minute in every store's schema; returns the number of flags raised."""
     return len(services.usage_anomaly_check())

@@ -27,12 +27,11 @@ from apps.apikeys.authentication import ApiKeyAuthentication
 from apps.apikeys.permissions import RequireScope
 from apps.core.errors import ApplicationError
 from apps.core.ids import id_lookup
+from apps.core.params import bool_param
 from apps.core.redis_batch import request_batch
 from apps.recommendations import selectors, services, serving
 from apps.recommendations.serving import LIST_SIZE, Filters
 
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off"})
 _RENDERER = JSONRenderer()
 
 
@@ -55,23 +54,13 @@ def _k(query) -> int:
     return k
 
 
-def _flag(query, name: str, default: bool) -> bool:
-    raw = query.get(name)
-    if raw is None or raw == "":
-        return default
-    value = raw.lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise _invalid(name, "Must be true or false.")
-
-
 def _filters(query) -> Filters:
     category = query.get("category") or None
     if category is not None and len(category) > 200:
         raise _invalid("category", "At most 200 characters.")
-    return Filters(k=_k(query), category=category, in_stock=_flag(query, "in_stock", True))
+    return Filters(
+        k=_k(query), category=category, in_stock=bool_param(query, "in_stock", default=True)
+    )
 
 
 def _id(value: str, name: str) -> str:
@@ -187,7 +176,7 @@ class ShopperRecommendationsApi(RecommendApi):
         # Input errors are left to get(), after authentication, so an unauthenticated request
         # still gets its 401 first.
         try:
-            exclude_seen = _flag(request.GET, "exclude_seen", True)
+            exclude_seen = bool_param(request.GET, "exclude_seen", default=True)
             user_id = _id(user_id, "user_id")
         except ApplicationError:
             return
@@ -204,7 +193,7 @@ class ShopperRecommendationsApi(RecommendApi):
         served = serving.recommend_for_shopper(
             user_id=_id(user_id, "user_id"),
             filters=_filters(query),
-            exclude_seen=_flag(query, "exclude_seen", True),
+            exclude_seen=bool_param(query, "exclude_seen", default=True),
             prefetch=self.prefetch,
         )
         return _json(served)

@@ -6,8 +6,15 @@ class RecommendationsConfig(AppConfig):
     label = "recommendations"
 
     def ready(self) -> None:
+        from apps.catalog.signals import items_changed
         from apps.core import erasure
         from apps.recommendations import erasure as erasers
+        from apps.recommendations import receivers
+        from apps.tenants.signals import store_ready
+
+        items_changed.connect(receivers.on_items_changed, dispatch_uid="recommendations")
+        store_ready.connect(receivers.on_store_ready, dispatch_uid="recommendations")
+        erasure.register_export("recommendations", erasers.shopper_lists_export)
 
         erasure.register(
             "recommendation_lists",

@@ -47,6 +47,31 @@ def list_key(schema_name: str, version_id: int, user_id: str, *, exclude_seen: b
     )
 
 
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + char if char in "*?[]\\" else char for char in text)
+
+
+def shopper_recommendation_keys(*, user_id: str) -> dict[str, bytes]:
+    """Redis keys of the shopper's cached recommendation lists in the current store, by model
+    version label: tenant_key("recs", <model_version>, <user_id>), also with the variant
+    segment, tenant_key("recs", <model_version>, "u"|"a", <user_id>) (`list_key`)."""
+    pattern = tenant_key("recs", "*", _glob_escape(user_id))
+    prefix = tenant_key("recs", "")
+    suffix = ":" + user_id
+    keys = {}
+    for key in redis_client().scan_iter(match=pattern, count=1000):
+        text = key.decode()
+        if not text.endswith(suffix):
+            continue
+        # `*` may span colons: keep only a version segment (plus a variant), so that shopper
+        # "b" never matches the key of shopper "a:b".
+        label = text[len(prefix) : len(text) - len(suffix)]
+        version, _, variant = label.partition(":")
+        if version and ":" not in variant and variant in ("", "u", "a"):
+            keys[label] = key
+    return keys
+
+
 def state_key(schema_name: str) -> str:
     return tenant_key("recs", "state", schema_name=schema_name)
 

@@ -1,14 +1,15 @@
-"""What the recommendations app erases of a shopper (registered in apps.core.erasure by
-RecommendationsConfig.ready): cached lists and the served-list log (Redis buffer and rows)."""
+"""What the recommendations app erases and exports of a shopper (registered in apps.core.erasure
+by RecommendationsConfig.ready): cached lists and the served-list log (Redis buffer and rows)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import orjson
 from django.db import connection
 
-from apps.catalog.selectors import shopper_recommendation_keys
 from apps.core.cache import redis_client
-from apps.recommendations.cache import impressions_key, lock_key
+from apps.recommendations.cache import impressions_key, lock_key, shopper_recommendation_keys
 from apps.recommendations.impressions import impressions_flush
 from apps.recommendations.models import Impression
 from apps.recommendations.services import shopper_recommendations_forget
@@ -48,3 +49,38 @@ def shopper_impressions_erase(user_id: str) -> int:
                 removed += client.lrem(key, 0, raw)
         rows, _ = Impression.objects.filter(user_id=user_id).delete()
     return removed + rows
+
+
+def _decoded(value: bytes | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return value.decode(errors="replace")
+
+
+def shopper_lists_export(user_id: str) -> dict[str, Any]:
+    """The shopper's cached recommendation lists by key label (`<version>:<variant>`), for
+    the GDPR export (`apps.catalog.selectors.shopper_data`)."""
+    client = redis_client()
+    lists: dict[str, Any] = {}
+    for label, key in shopper_recommendation_keys(user_id=user_id).items():
+        kind = client.type(key)
+        if kind == b"string":
+            value = _decoded(client.get(key))
+        elif kind == b"list":
+            value = [_decoded(entry) for entry in client.lrange(key, 0, -1)]
+        elif kind == b"zset":
+            value = [
+                [_decoded(member), score]
+                for member, score in client.zrange(key, 0, -1, withscores=True)
+            ]
+        elif kind == b"hash":
+            value = {
+                field.decode(): _decoded(entry) for field, entry in client.hgetall(key).items()
+            }
+        else:
+            continue
+        lists[label] = value
+    return lists

@@ -1,7 +1,8 @@
 """The served-list log, off the request path.
 
-A request appends one small record to an in-process buffer (no I/O). A daemon thread pushes
-the buffer to a Redis list per store every second (or sooner when it fills): one RPUSH per
+A request appends one small record to an in-process buffer (no I/O). The process's flusher
+thread (apps.core.flusher) pushes the buffer to a Redis list per store every second (or sooner
+when it fills): one RPUSH per
 store per second per process. A periodic task per store (`impressions_persist`) moves the
 list into PostgreSQL with COPY. When Redis is down the buffer is kept, up to a bound; beyond
 it the oldest records are dropped (and counted in the log): serving never waits on the log.
@@ -9,10 +10,8 @@ it the oldest records are dropped (and counted in the log): serving never waits 
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import logging
-import os
 import threading
 from datetime import UTC, datetime
 
@@ -21,6 +20,7 @@ import redis
 from django.db import connection, transaction
 
 from apps.core.cache import redis_client
+from apps.core.flusher import PeriodicFlusher
 from apps.recommendations.cache import impressions_key, lock_key
 
 logger = logging.getLogger(__name__)
@@ -34,9 +34,6 @@ PERSIST_MAX_BATCHES = 200
 _buffer: dict[str, list[bytes]] = {}
 _buffered = 0
 _lock = threading.Lock()
-_wake = threading.Event()
-_thread: threading.Thread | None = None
-_thread_pid: int | None = None
 
 
 def impression_log(
@@ -70,9 +67,9 @@ def impression_log(
         _buffer.setdefault(schema_name, []).append(record)
         _buffered += 1
         full = _buffered >= FLUSH_SIZE
-    _ensure_thread()
+    _flusher.ensure_started()
     if full:
-        _wake.set()
+        _flusher.wake()
 
 
 def impressions_flush() -> int:
@@ -117,30 +114,7 @@ def _requeue(pending: dict[str, list[bytes]]) -> None:
         logger.warning("impressions dropped: buffer full while Redis is unavailable (%d)", dropped)
 
 
-def _run() -> None:
-    while True:
-        _wake.wait(FLUSH_INTERVAL_SECONDS)
-        _wake.clear()
-        try:
-            impressions_flush()
-        except Exception:  # a logging thread must survive anything
-            logger.exception("impression flush failed")
-
-
-def _ensure_thread() -> None:
-    global _thread, _thread_pid
-    pid = os.getpid()
-    if _thread is not None and _thread_pid == pid and _thread.is_alive():
-        return
-    with _lock:
-        if _thread is not None and _thread_pid == pid and _thread.is_alive():
-            return
-        _thread = threading.Thread(target=_run, name="impression-flush", daemon=True)
-        _thread_pid = pid
-        _thread.start()
-
-
-atexit.register(impressions_flush)
+_flusher = PeriodicFlusher("impression-flush", impressions_flush, FLUSH_INTERVAL_SECONDS)
 
 
 _COPY = (

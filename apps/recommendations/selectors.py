@@ -1,6 +1,6 @@
 """Reads of the recommendations app: model versions, experiments and their results, and the
 attribution of clicks and purchases to served lists. The request-time recommendation lists
-are in serving.py."""
+are in the `serving` package."""
 
 from __future__ import annotations
 
@@ -219,33 +219,6 @@ def experiment_results(*, experiment: Experiment, alpha: float = 0.05) -> dict[s
         "alpha": alpha,
         "arms": results,
     }
-
-
-def attribution_summary(*, since: datetime) -> list[dict[str, Any]]:
-    """Lists served since `since` by surface and strategy, with the lists clicked and converted
-    (the attribution defined above)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _OUTCOMES_SQL.format(
-                group="i.surface, i.strategy",
-                group_columns="l.surface, l.strategy",
-                where="i.served_at >= %s",
-            ),
-            [since],
-        )
-        rows = cursor.fetchall()
-    return [
-        {
-            "surface": surface,
-            "strategy": strategy,
-            "impressions": n,
-            "clicks": clicks,
-            "conversions": conversions,
-            "ctr": _rate(clicks, n),
-            "conversion_rate": _rate(conversions, n),
-        }
-        for surface, strategy, n, clicks, conversions in sorted(rows)
-    ]
 
 
 def _money(amount: Decimal | None) -> Decimal:

@@ -1,9 +1,9 @@
 """Celery tasks of the recommendations app. Thin: they run in the schema of the store that
 sent them (tenant-schemas-celery) and call one service.
 
-Everything named apps.recommendations.tasks.* goes to the `training` queue (CELERY_TASK_ROUTES);
-the impression copy is named outside that prefix so it runs on `default` and never waits
-behind a training."""
+Names are explicit and fixed (queued messages and stored beat rows refer to them), and
+CELERY_TASK_ROUTES routes each by exact name: training and precompute on the `training` queue,
+the impression copy on `default`, so it never waits behind a training."""
 
 from __future__ import annotations
 

@@ -8,14 +8,13 @@ import time
 from datetime import datetime, timedelta
 
 import numpy as np
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
 from django.db.models import Max
 
 from apps.catalog.models import Event, Item
-from apps.dashboard.consumers import store_group
+from apps.core.live import store_push
 from ml.data import EVENT_TYPES, Catalog, Interactions
 
 logger = logging.getLogger(__name__)
@@ -129,7 +128,7 @@ class ProgressPublisher:
     5 percent, never more than 4 times a second. A push failure never fails the training."""
 
     def __init__(self, schema_name: str, version_id: int, number: int) -> None:
-        self.group = store_group(schema_name)
+        self.schema_name = schema_name
         self.version_id = version_id
         self.number = number
         self.stage = None
@@ -155,15 +154,4 @@ class ProgressPublisher:
         )
 
     def send(self, payload: dict) -> None:
-        store_event_send(self.group, payload, layer=self.layer)
-
-
-def store_event_send(group: str, payload: dict, *, layer=None) -> None:
-    """Push `payload` to a store's dashboard group; best effort (never raises)."""
-    layer = layer or get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(group, {"type": "store.event", "payload": payload})
-    except Exception:  # the channel layer is best effort here
-        logger.warning("store event not published", exc_info=True)
+        store_push(schema_name=self.schema_name, payload=payload, layer=self.layer)

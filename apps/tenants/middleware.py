@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -12,20 +10,9 @@ from django_tenants.middleware.main import TenantMainMiddleware
 
 from apps.core.errors import error_body
 from apps.core.negotiation import wants_json
+from apps.tenants.hosts import tenant_host_cached, tenant_host_remember
 from apps.tenants.models import Tenant
 from apps.tenants.selectors import hostname_normalize
-
-# Every request needs its tenant; a short process-local cache saves a query per request.
-# Status changes go through services that call `forget_tenant_hosts`, and other processes
-# see them within the TTL.
-TENANT_CACHE_TTL_SECONDS = 5.0
-_tenant_cache: dict[str, tuple[float, Tenant]] = {}
-_tenant_cache_lock = threading.Lock()
-
-
-def forget_tenant_hosts() -> None:
-    with _tenant_cache_lock:
-        _tenant_cache.clear()
 
 
 class TenantMiddleware(TenantMainMiddleware):
@@ -39,13 +26,11 @@ class TenantMiddleware(TenantMainMiddleware):
         # The cached instance is shared by the requests of one host for the TTL: the only
         # attribute the middleware sets on it (domain_url) is that same hostname, and services
         # re-read the row before changing it. Copying it cost ~0.1 ms per request.
-        now = time.monotonic()
-        cached = _tenant_cache.get(hostname)
-        if cached and cached[0] > now:
-            return cached[1]
+        cached = tenant_host_cached(hostname)
+        if cached is not None:
+            return cached
         tenant = super().get_tenant(domain_model, hostname)
-        with _tenant_cache_lock:
-            _tenant_cache[hostname] = (now + TENANT_CACHE_TTL_SECONDS, tenant)
+        tenant_host_remember(hostname, tenant)
         return tenant
 
     def no_tenant_found(self, request: HttpRequest, hostname: str) -> HttpResponse:

@@ -10,12 +10,14 @@ from django.db import transaction
 from django.http import HttpRequest
 from django_tenants.utils import schema_context, schema_exists, tenant_context
 
+from apps.audit.actions import AuditAction
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError
-from apps.tenants.middleware import forget_tenant_hosts
+from apps.tenants.hosts import forget_tenant_hosts
 from apps.tenants.models import SLUG_VALIDATOR, Domain, Tenant
 from apps.tenants.schema_recipe import current_recipe, recipe_record, recipe_replay
 from apps.tenants.selectors import store_domain
+from apps.tenants.signals import store_ready
 from apps.users.models import Membership, User
 
 logger = logging.getLogger(__name__)
@@ -102,7 +104,7 @@ def tenant_create(
     if owner is not None:
         Membership.objects.create(user=owner, tenant=tenant, role=Membership.Role.OWNER)
     _operator_audit(
-        "tenant.created",
+        AuditAction.TENANT_CREATED,
         tenant,
         actor=actor or owner,
         request=request,
@@ -116,17 +118,13 @@ def tenant_create(
 
 
 def store_schedules_ensure(*, tenant: Tenant) -> None:
-    """The store's own beat entries (its nightly training, spread over the night by
-    apps.recommendations), created in the store's schema if missing. Idempotent; an existing
-    entry keeps its time and enabled flag."""
-    # Imported here: it loads the ML engine (numpy, scipy), which the tenants app — imported
-    # by every process, migrations included — has no other use for.
-    from apps.recommendations.services import training_schedule_ensure
-
+    """Announce `store_ready` inside the store's schema: the apps that keep per-store rows
+    create theirs if missing (the nightly training, spread over the night by
+    the recommendations app). Idempotent; an existing entry keeps its time and enabled flag."""
     if tenant.is_public:
         raise ApplicationError("The operators' site has no store schedules.")
     with tenant_context(tenant):
-        training_schedule_ensure()
+        store_ready.send(sender=Tenant, tenant=tenant)
 
 
 def stores_schedules_ensure() -> int:
@@ -157,7 +155,7 @@ def tenant_suspend(
     tenant.suspended_reason = reason[:255]
     tenant.save(update_fields=["status", "suspended_reason", "updated_at"])
     _operator_audit(
-        "tenant.suspended",
+        AuditAction.TENANT_SUSPENDED,
         tenant,
         actor=actor,
         request=request,
@@ -172,7 +170,12 @@ def tenant_suspend(
 
 
 def _operator_audit(
-    action: str, tenant: Tenant, *, actor: User | None, request: HttpRequest | None, details: dict
+    action: AuditAction,
+    tenant: Tenant,
+    *,
+    actor: User | None,
+    request: HttpRequest | None,
+    details: dict,
 ) -> None:
     # Operator actions go to the public schema's trail, whatever schema the caller is in.
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
@@ -204,7 +207,7 @@ def tenant_reactivate(
     tenant.suspended_reason = ""
     tenant.save(update_fields=["status", "suspended_reason", "updated_at"])
     _operator_audit(
-        "tenant.reactivated",
+        AuditAction.TENANT_REACTIVATED,
         tenant,
         actor=actor,
         request=request,

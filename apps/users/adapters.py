@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django_tenants.utils import schema_context
 
+from apps.audit.actions import AuditAction
 from apps.audit.services import audit_record
 from apps.tenants.selectors import public_url
 from apps.users.handoff import handoff_url
@@ -43,7 +44,7 @@ class AccountAdapter(DefaultAccountAdapter):
         super().login(request, user)
         with schema_context(settings.PUBLIC_SCHEMA_NAME):
             audit_record(
-                action="auth.login",
+                action=AuditAction.AUTH_LOGIN,
                 actor_user=user,
                 target_type="user",
                 target_id=str(user.pk),
@@ -68,7 +69,7 @@ class AccountAdapter(DefaultAccountAdapter):
         email = str(credentials.get("email") or credentials.get("username") or "")[:254]
         with schema_context(settings.PUBLIC_SCHEMA_NAME):
             audit_record(
-                action="auth.login_failed",
+                action=AuditAction.AUTH_LOGIN_FAILED,
                 actor_label="anonymous",
                 target_type="user",
                 target_id=email,

@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from apps.audit.actions import AuditAction
 from apps.audit.services import audit_record
 from apps.billing.entitlements import plan_limit_check
 from apps.core.errors import ApplicationError
@@ -209,7 +210,7 @@ def membership_invite(
     )
     _store_audit(
         tenant,
-        action="member.invited",
+        action=AuditAction.MEMBER_INVITED,
         actor_user=invited_by,
         actor_label=actor_label,
         target_type="invitation",
@@ -280,7 +281,7 @@ def invitation_accept(
     invitation.save(update_fields=["status", "responded_at"])
     _store_audit(
         tenant,
-        action="member.joined",
+        action=AuditAction.MEMBER_JOINED,
         actor_user=user,
         target_type="membership",
         target_id=str(membership.pk),
@@ -321,7 +322,7 @@ def invitation_decline(
     invitation.save(update_fields=["status", "responded_at"])
     _store_audit(
         invitation.tenant,
-        action="member.invitation_declined",
+        action=AuditAction.MEMBER_INVITATION_DECLINED,
         actor_user=user,
         actor_label="" if user else invitation.email,
         target_type="invitation",
@@ -344,7 +345,7 @@ def invitation_revoke(
     invitation.save(update_fields=["status", "responded_at"])
     _store_audit(
         invitation.tenant,
-        action="member.invitation_revoked",
+        action=AuditAction.MEMBER_INVITATION_REVOKED,
         actor_user=actor,
         target_type="invitation",
         target_id=str(invitation.pk),
@@ -391,7 +392,7 @@ def membership_remove(
     membership.delete()
     _store_audit(
         tenant,
-        action="member.removed",
+        action=AuditAction.MEMBER_REMOVED,
         actor_user=actor,
         target_type="membership",
         target_id=target_id,
@@ -432,7 +433,7 @@ def membership_change_role(
     membership.save(update_fields=["role"])
     _store_audit(
         tenant,
-        action="member.role_changed",
+        action=AuditAction.MEMBER_ROLE_CHANGED,
         actor_user=actor,
         target_type="membership",
         target_id=str(membership.pk),
@@ -465,7 +466,7 @@ def membership_transfer_ownership(
     actor_membership.save(update_fields=["role"])
     _store_audit(
         tenant,
-        action="member.ownership_transferred",
+        action=AuditAction.MEMBER_OWNERSHIP_TRANSFERRED,
         actor_user=actor,
         target_type="membership",
         target_id=str(target.pk),

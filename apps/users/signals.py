@@ -8,14 +8,15 @@ from django.conf import settings
 from django.dispatch import receiver
 from django_tenants.utils import schema_context
 
+from apps.audit.actions import AuditAction
 from apps.audit.services import audit_record
 
 _ACTIONS = {
-    ("added", "totp"): "mfa.enabled",
-    ("removed", "totp"): "mfa.disabled",
-    ("added", "recovery_codes"): "mfa.recovery_codes_created",
-    ("removed", "recovery_codes"): "mfa.recovery_codes_removed",
-    ("reset", "recovery_codes"): "mfa.recovery_codes_regenerated",
+    ("added", "totp"): AuditAction.MFA_ENABLED,
+    ("removed", "totp"): AuditAction.MFA_DISABLED,
+    ("added", "recovery_codes"): AuditAction.MFA_RECOVERY_CODES_CREATED,
+    ("removed", "recovery_codes"): AuditAction.MFA_RECOVERY_CODES_REMOVED,
+    ("reset", "recovery_codes"): AuditAction.MFA_RECOVERY_CODES_REGENERATED,
 }
 
 
@@ -53,7 +54,7 @@ def _mfa_reset(sender, request, user, authenticator, **kwargs) -> None:
 def _mfa_failed(sender, request, user, authenticator, **kwargs) -> None:
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
         audit_record(
-            action="auth.login_failed",
+            action=AuditAction.AUTH_LOGIN_FAILED,
             actor_user=user,
             target_type="user",
             target_id=str(user.pk),

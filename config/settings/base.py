@@ -200,7 +200,30 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"apps.recommendations.tasks.*": {"queue": "training"}}
+# Every task of ours by its exact (explicit, never changing) name: a rename or a moved module
+# cannot silently send a task to another queue. Training and precompute wait on `training`; the
+# rest, the impression copy included, run on the default queue. tests/core/test_celery_names.py
+# checks every registered task has an entry here.
+_TRAINING_TASKS = (
+    "apps.recommendations.tasks.train_model_version",
+    "apps.recommendations.tasks.train_nightly",
+    "apps.recommendations.tasks.precompute_recommendations",
+)
+_DEFAULT_QUEUE_TASKS = (
+    "apps.apikeys.tasks.api_keys_expiry_notify",
+    "apps.notifications.tasks.notification_email_send",
+    "apps.notifications.tasks.usage_anomaly_scan",
+    "apps.notifications.tasks.webhook_deliver",
+    "billing.stripe_event_process",
+    "billing.stripe_events_retry",
+    "billing.usage_rollup_and_report",
+    "billing.usage_threshold_notify",
+    "recommendations.impressions_persist",
+)
+CELERY_TASK_ROUTES = {
+    **{name: {"queue": "training"} for name in _TRAINING_TASKS},
+    **{name: {"queue": CELERY_TASK_DEFAULT_QUEUE} for name in _DEFAULT_QUEUE_TASKS},
+}
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=1800)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=1500)
 CELERY_TASK_ACKS_LATE = True

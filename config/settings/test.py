@@ -36,8 +36,8 @@ CELERY_RESULT_BACKEND = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 _QUEUE_PREFIX = env("CELERY_TEST_QUEUE_PREFIX", default="test")
 CELERY_TASK_DEFAULT_QUEUE = f"{_QUEUE_PREFIX}-{CELERY_TASK_DEFAULT_QUEUE}"
 CELERY_TASK_ROUTES = {
-    pattern: {**route, "queue": f"{_QUEUE_PREFIX}-{route['queue']}"}
-    for pattern, route in CELERY_TASK_ROUTES.items()
+    name: {**route, "queue": f"{_QUEUE_PREFIX}-{route['queue']}"}
+    for name, route in CELERY_TASK_ROUTES.items()
 }
 CELERY_TASK_QUEUES = [
     Queue(name, Exchange(name), routing_key=name)

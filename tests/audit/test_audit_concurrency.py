@@ -9,6 +9,7 @@ from django.db import connection, connections, transaction
 from django.db.models import Count
 from django_tenants.utils import tenant_context
 
+from apps.audit.actions import AuditAction
 from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_chain_verify
 from apps.audit.services import audit_record
@@ -40,10 +41,10 @@ def test_concurrent_appends_keep_one_linear_chain(db):
             with tenant_context(tenant):
                 start.wait()
                 for round_ in range(ROUNDS):
-                    audit_record(action="test.race", target_id=f"{n}-{round_}-a")
+                    audit_record(action=AuditAction.ITEM_DELETED, target_id=f"{n}-{round_}-a")
                     with transaction.atomic():
-                        audit_record(action="test.race", target_id=f"{n}-{round_}-b")
-                        audit_record(action="test.race", target_id=f"{n}-{round_}-c")
+                        audit_record(action=AuditAction.ITEM_DELETED, target_id=f"{n}-{round_}-b")
+                        audit_record(action=AuditAction.ITEM_DELETED, target_id=f"{n}-{round_}-c")
         except BaseException as exc:
             errors.append(exc)
         finally:
@@ -67,7 +68,7 @@ def test_concurrent_appends_keep_one_linear_chain(db):
                 )
                 report = audit_chain_verify()
                 return (
-                    AuditEvent.objects.filter(action="test.race").count(),
+                    AuditEvent.objects.filter(action="item.deleted").count(),
                     forks,
                     report.ok,
                     report.checked == AuditEvent.objects.count(),

@@ -1,30 +1,38 @@
 """The audit trail: one chained row per action, in the schema of the change; the database
 refuses UPDATE and DELETE; tampering behind the trigger's back is found by the verifier."""
 
+import ast
 import csv
 import io
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.db.utils import InternalError, ProgrammingError
 from django_tenants.utils import tenant_context
 
+from apps.audit.actions import AuditAction
 from apps.audit.chain import GENESIS_HASH, chain_hash
 from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_chain_verify
 from apps.audit.services import CSV_COLUMNS, audit_export_csv, audit_record
+from apps.core.errors import ApplicationError
 from apps.tenants.services import tenant_create, tenant_reactivate, tenant_suspend
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
+THREE = [AuditAction.ITEM_DELETED, AuditAction.SHOPPER_ERASED, AuditAction.SHOPPER_EXPORTED]
+
+
 def _record_three(tenant):
     with tenant_context(tenant):
         return [
             audit_record(
-                action=f"test.step{n}",
+                action=THREE[n],
                 target_type="thing",
                 target_id=str(n),
                 details={"n": n, "nested": {"b": 2, "a": [1, 2.5]}},
@@ -45,7 +53,7 @@ def test_events_are_chained_and_written_to_the_current_schema(alpha, beta):
         assert audit_chain_verify().checked == 3
     with tenant_context(beta):
         assert AuditEvent.objects.count() == 0
-    assert AuditEvent.objects.filter(action__startswith="test.").count() == 0
+    assert AuditEvent.objects.filter(action__in=THREE).count() == 0
 
 
 def test_actor_and_request_context_are_recorded(alpha, rf):
@@ -56,7 +64,9 @@ def test_actor_and_request_context_are_recorded(alpha, rf):
     request.user = user
 
     with tenant_context(alpha):
-        event = audit_record(action="member.invited", request=request, details={"role": "admin"})
+        event = audit_record(
+            action=AuditAction.MEMBER_INVITED, request=request, details={"role": "admin"}
+        )
 
     assert (event.actor_type, event.actor_user_id, event.actor_label) == (
         "user",
@@ -68,14 +78,85 @@ def test_actor_and_request_context_are_recorded(alpha, rf):
 
 def test_a_system_event_without_actor(alpha):
     with tenant_context(alpha):
-        event = audit_record(action="model.activated")
+        event = audit_record(action=AuditAction.MODEL_ACTIVATED)
 
     assert (event.actor_type, event.actor_user_id, event.actor_label) == ("system", None, "system")
 
 
-def test_undotted_actions_are_rejected(alpha):
-    with tenant_context(alpha), pytest.raises(ValueError, match="dotted names"):
-        audit_record(action="login")
+@pytest.mark.parametrize("action", ["login", "member.invited", "test.step0", ""])
+def test_only_audit_action_members_are_accepted(alpha, action):
+    with tenant_context(alpha), pytest.raises(ValueError, match="AuditAction members") as raised:
+        audit_record(action=action)
+
+    assert str(raised.value) == f"Audit actions are AuditAction members, not {action!r}."
+    with tenant_context(alpha):
+        assert AuditEvent.objects.count() == 0
+
+
+def test_every_action_keeps_its_stored_string():
+    # Stored rows and exports hold these strings: a member's value never changes.
+    assert sorted(action.value for action in AuditAction) == [
+        "api_key.created",
+        "api_key.revoked",
+        "audit.exported",
+        "auth.login",
+        "auth.login_failed",
+        "billing.customer_created",
+        "billing.invoice_paid",
+        "billing.payment_action_required",
+        "billing.payment_failed",
+        "billing.payment_recovered",
+        "billing.plan_changed",
+        "billing.quota_threshold_reached",
+        "billing.subscription_updated",
+        "billing.trial_will_end",
+        "experiment.created",
+        "experiment.stopped",
+        "item.deleted",
+        "member.invitation_declined",
+        "member.invitation_revoked",
+        "member.invited",
+        "member.joined",
+        "member.ownership_transferred",
+        "member.removed",
+        "member.role_changed",
+        "mfa.disabled",
+        "mfa.enabled",
+        "mfa.recovery_codes_created",
+        "mfa.recovery_codes_regenerated",
+        "mfa.recovery_codes_removed",
+        "model.activated",
+        "model.rolled_back",
+        "model.trained",
+        "model.training_failed",
+        "model.training_started",
+        "shopper.erased",
+        "shopper.exported",
+        "store.currency_changed",
+        "store.renamed",
+        "tenant.created",
+        "tenant.reactivated",
+        "tenant.suspended",
+        "usage.anomaly_flagged",
+        "webhook.created",
+        "webhook.deleted",
+        "webhook.resent",
+        "webhook.secret_rotated",
+    ]
+
+
+def test_every_call_site_passes_a_member():
+    """No audit call in apps/ spells an action as a string (a typo would only fail at run time)."""
+    calls = ("audit_record", "billing_audit", "_store_audit", "_audit")
+    literal = []
+    for path in (Path(settings.BASE_DIR) / "apps").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call) or ast.unparse(node.func) not in calls:
+                continue
+            values = [kw.value for kw in node.keywords if kw.arg == "action"] + node.args[:1]
+            literal += [f"{path.name}:{node.lineno}" for v in values if isinstance(v, ast.Constant)]
+
+    assert literal == []
 
 
 @pytest.mark.parametrize(
@@ -88,7 +169,7 @@ def test_undotted_actions_are_rejected(alpha):
 @pytest.mark.parametrize("schema", ["store_alpha", "public"])
 def test_the_database_refuses_update_and_delete(alpha, statement, schema):
     _record_three(alpha)
-    audit_record(action="operator.noted")
+    audit_record(action=AuditAction.TENANT_CREATED)
     context = tenant_context(alpha) if schema == "store_alpha" else _public()
 
     with context:
@@ -182,9 +263,12 @@ def test_tenant_lifecycle_is_audited_once_each_in_the_operators_trail(db):
 def test_a_failed_change_leaves_no_audit_row(alpha):
     before = AuditEvent.objects.count()
 
-    with pytest.raises(Exception):  # noqa: B017, PT011 - the slug is taken
+    with pytest.raises(ApplicationError) as raised:
         tenant_create(slug="alpha", name="Again")
 
+    assert (raised.value.status_code, raised.value.code) == (409, "conflict")
+    assert raised.value.message == "A store with this address already exists."
+    assert raised.value.fields == {"slug": ["taken"]}
     assert AuditEvent.objects.count() == before
 
 
@@ -199,7 +283,7 @@ def test_csv_export_writes_every_event_and_audits_itself(alpha):
     rows = list(csv.reader(io.StringIO(out.getvalue())))
     assert count == 3
     assert rows[0] == list(CSV_COLUMNS)
-    assert [row[2] for row in rows[1:]] == ["test.step0", "test.step1", "test.step2"]
+    assert [row[2] for row in rows[1:]] == ["item.deleted", "shopper.erased", "shopper.exported"]
     assert rows[1][9] == '{"n":0,"nested":{"a":[1,2.5],"b":2}}'
     assert rows[3][-1] == events[2].hash
     assert exported.details == {"events": 3, "since": None, "until": None}

@@ -12,24 +12,17 @@ from django.core import mail
 from django.db import transaction
 from django_tenants.utils import tenant_context
 
-from apps.billing.notifications import billing_notify
 from apps.billing.quotas import usage_record
+from apps.billing.store_notices import billing_notify
 from apps.notifications.kinds import Channel
 from apps.notifications.models import Notification, WebhookDelivery
 from apps.notifications.services import notification_preferences_set, webhook_endpoint_create
-from config.celery import app as celery_app
 from tests.factories import MembershipFactory, UserFactory
 from tests.notifications.test_webhooks import Receiver
 
 pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 9, 14, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def eager_celery(monkeypatch):
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
-    monkeypatch.setitem(celery_app.conf, "task_eager_propagates", True)
 
 
 @pytest.fixture

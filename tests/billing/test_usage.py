@@ -15,19 +15,12 @@ from apps.billing.quotas import quota_check_ingest, usage_record
 from apps.billing.selectors import usage_month_to_date
 from apps.billing.services import usage_report_to_stripe, usage_rollup
 from apps.core.errors import ApplicationError
-from config.celery import app as celery_app
 from tests.factories import MembershipFactory, SubscriptionFactory, UsageRecordFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 11, 20, 14, 30, tzinfo=UTC)
 FREE_EVENTS = 1_000_000
-
-
-@pytest.fixture
-def eager_celery(monkeypatch):
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
-    monkeypatch.setitem(celery_app.conf, "task_eager_propagates", True)
 
 
 # --- Counters and quota checks --------------------------------------------------------------------
@@ -84,11 +77,22 @@ def test_quota_of_one_store_is_not_touched_by_another(alpha, beta):
         quota_check_ingest(tenant=beta, amount=1, now=NOW)
 
 
-def test_plan_that_bills_overage_never_blocks(alpha):
+def test_plan_that_bills_overage_never_blocks(alpha, beta):
     SubscriptionFactory(tenant=alpha, plan=Plan.objects.get(code="growth"), status="active")
-    usage_record(tenant=alpha, metric="events_ingested", amount=2_000_000, now=NOW)
+    for store in (alpha, beta):  # alpha on Growth (overage billed), beta on Free (blocks)
+        usage_record(tenant=store, metric="events_ingested", amount=2_000_000, now=NOW)
 
-    quota_check_ingest(tenant=alpha, amount=1_000, now=NOW)
+    passed = quota_check_ingest(tenant=alpha, amount=1_000, now=NOW)
+    with pytest.raises(ApplicationError) as refused:
+        quota_check_ingest(tenant=beta, amount=1_000, now=NOW)
+
+    assert passed is None  # no error: the batch may be stored
+    assert (refused.value.code, refused.value.status_code) == ("quota_exceeded", 429)
+    # The check only reads: the month's count is what was recorded.
+    assert usage_month_to_date(alpha, now=NOW) == {
+        "events_ingested": 2_000_000,
+        "recommendation_requests": 0,
+    }
 
 
 def test_quota_follows_a_plan_change_at_once(alpha, fake_stripe, priced_plans):

@@ -17,17 +17,10 @@ from apps.billing.models import StripeEvent, Subscription
 from apps.billing.quotas import quota_check_ingest
 from apps.billing.services import stripe_event_process
 from apps.core.errors import ApplicationError
-from config.celery import app as celery_app
 from tests.billing.conftest import GROWTH_PRICE, STARTER_PRICE, sign, stripe_event
 from tests.factories import MembershipFactory, SubscriptionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def eager_celery(monkeypatch):
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
-    monkeypatch.setitem(celery_app.conf, "task_eager_propagates", True)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from apps.catalog.models import Event, Item, Shopper
 from apps.core.wsgi import keep_path_bytes
 from apps.recommendations import serving
 from apps.tenants.selectors import store_domain
-from tests.factories import MembershipFactory, UserFactory, api_key_for, event_payload
+from tests.factories import api_key_for, event_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -49,18 +49,6 @@ def _invalid(field, message):
 
 def _event(**fields):
     return event_payload(**({"event_id": None, "user_id": "u1", "item_id": "i1"} | fields))
-
-
-@pytest.fixture
-def store_member_client(store_client):
-    def make(tenant):
-        user = UserFactory()
-        MembershipFactory(user=user, tenant=tenant, role="analyst")
-        client = store_client(tenant, raise_request_exception=False)
-        client.force_login(user)
-        return client
-
-    return make
 
 
 # --- ids with "/" and other URL characters ------------------------------------------------------
@@ -182,7 +170,7 @@ def test_ids_breaking_the_rule_are_refused_at_every_write_and_nothing_is_stored(
         assert Shopper.objects.count() == 0
 
 
-def test_dashboard_links_to_items_and_shoppers_with_slashes(alpha, api, store_member_client):
+def test_dashboard_links_to_items_and_shoppers_with_slashes(alpha, api, member_client):
     client = api(alpha)
     _post(
         client,
@@ -190,7 +178,7 @@ def test_dashboard_links_to_items_and_shoppers_with_slashes(alpha, api, store_me
         [_event(user_id="gid://shopify/Customer/7", item_id=SHOPIFY_ID)],
     )
     _put(client, f"/api/v1/items/{_path(SHOPIFY_ID)}", {"title": "Hat"})
-    page = store_member_client(alpha)
+    page, _ = member_client(alpha, "analyst", raise_request_exception=False)
 
     catalog = page.get("/catalog/")
     item = page.get(f"/catalog/{SHOPIFY_ID}/")
@@ -308,8 +296,8 @@ def test_a_path_that_is_not_utf8_is_a_400_not_another_id(alpha, api):
         "/audit/?action=%00",
     ],
 )
-def test_dashboard_pages_answer_a_400_page_for_a_nul_byte(alpha, store_member_client, path):
-    page = store_member_client(alpha)
+def test_dashboard_pages_answer_a_400_page_for_a_nul_byte(alpha, member_client, path):
+    page, _ = member_client(alpha, "analyst", raise_request_exception=False)
 
     response = page.get(path)
 
@@ -318,8 +306,8 @@ def test_dashboard_pages_answer_a_400_page_for_a_nul_byte(alpha, store_member_cl
     assert "Must not contain NUL characters." in response.content.decode()
 
 
-def test_dashboard_detail_of_an_impossible_id_is_a_404_page(alpha, store_member_client):
-    page = store_member_client(alpha)
+def test_dashboard_detail_of_an_impossible_id_is_a_404_page(alpha, member_client):
+    page, _ = member_client(alpha, "analyst", raise_request_exception=False)
 
     response = page.get(f"/catalog/{'x' * 200}/")
 

@@ -174,7 +174,37 @@ def test_list_is_cursor_paginated_and_filtered(alpha, api):
     assert [i["item_id"] for i in kitchen.json()["results"]] == ["k1", "k2"]
     assert [i["item_id"] for i in kitchen_in_stock.json()["results"]] == ["k2"]
     assert bad.status_code == 400
-    assert bad.json()["error"]["fields"] == {"in_stock": ["Must be a boolean."]}
+    assert bad.json()["error"] == {
+        "code": "invalid",
+        "message": "Invalid input in: in_stock.",
+        "fields": {"in_stock": ["Must be true or false."]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        ("true", ["k1"]),
+        ("1", ["k1"]),
+        ("yes", ["k1"]),
+        ("ON", ["k1"]),
+        ("false", ["k2"]),
+        ("0", ["k2"]),
+        ("no", ["k2"]),
+        ("off", ["k2"]),
+        ("", ["k1", "k2"]),
+    ],
+)
+def test_list_in_stock_accepts_the_shared_boolean_words(alpha, api, word, expected):
+    with tenant_context(alpha):
+        ItemFactory(item_id="k1", categories=["kitchen"], in_stock=True)
+        ItemFactory(item_id="k2", categories=["kitchen"], in_stock=False)
+    client = api(alpha, scopes=("recommend",))
+
+    response = client.get(f"/api/v1/items/?category=kitchen&in_stock={word}")
+
+    assert response.status_code == 200
+    assert [i["item_id"] for i in response.json()["results"]] == expected
 
 
 def test_list_query_count_does_not_grow_with_items(alpha, api, django_assert_max_num_queries):

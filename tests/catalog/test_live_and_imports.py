@@ -13,7 +13,7 @@ from apps.catalog import live
 from apps.catalog.models import Event, Item
 from apps.catalog.selectors import event_counters
 from apps.catalog.services import events_ingest
-from apps.dashboard.consumers import store_group
+from apps.core.live import store_group
 from tests.factories import event_payload
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,8 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 
+from apps.core.live import store_group
 from apps.core.websockets import CLOSE_FORBIDDEN
-from apps.dashboard.consumers import store_group
 from apps.tenants.selectors import store_domain
 from config.asgi import application
 from tests.factories import MembershipFactory, UserFactory

@@ -18,6 +18,7 @@ from apps.recommendations.models import Experiment, ModelVersion
 from apps.users.models import Invitation
 from apps.users.services import membership_invite
 from tests.factories import (
+    ROLES,
     EventFactory,
     ImpressionFactory,
     MembershipFactory,
@@ -27,7 +28,6 @@ from tests.factories import (
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("growth_stores")]
 
-ROLES = ["owner", "admin", "developer", "analyst"]
 TRAINERS = {"owner", "admin", "developer"}
 
 METRICS = {
@@ -40,14 +40,6 @@ METRICS = {
     },
     "popularity": {"ndcg@10": 0.2, "precision@10": 0.1, "recall@10": 0.24, "coverage": 0.05},
 }
-
-
-def _member_client(store_client, tenant, role):
-    user = UserFactory()
-    MembershipFactory(user=user, tenant=tenant, role=role)
-    client = store_client(tenant)
-    client.force_login(user)
-    return client, user
 
 
 _audit_start: dict[str, int] = {}
@@ -96,8 +88,8 @@ def experiment(alpha):
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("path", ["/models/", "/experiments/", "/team/", "experiment"])
-def test_every_role_opens_the_new_pages(alpha, store_client, experiment, role, path):
-    client, _ = _member_client(store_client, alpha, role)
+def test_every_role_opens_the_new_pages(alpha, member_client, experiment, role, path):
+    client, _ = member_client(alpha, role)
     if path == "experiment":
         path = f"/experiments/{experiment.pk}/"
 
@@ -107,10 +99,10 @@ def test_every_role_opens_the_new_pages(alpha, store_client, experiment, role, p
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_action_controls_show_only_to_roles_that_may_use_them(alpha, store_client, role):
+def test_action_controls_show_only_to_roles_that_may_use_them(alpha, member_client, role):
     with tenant_context(alpha):
         ModelVersionFactory(number=1, metrics=METRICS)
-    client, _ = _member_client(store_client, alpha, role)
+    client, _ = member_client(alpha, role)
 
     models_page = client.get("/models/").content.decode()
     experiments_page = client.get("/experiments/").content.decode()
@@ -190,7 +182,7 @@ def test_member_of_alpha_cannot_act_on_betas_models_or_experiments(alpha, beta, 
 # --- models -------------------------------------------------------------------------------
 
 
-def test_models_page_lists_versions_with_metrics_against_the_baseline(alpha, store_client):
+def test_models_page_lists_versions_with_metrics_against_the_baseline(alpha, member_client):
     with tenant_context(alpha):
         ModelVersionFactory(
             number=1,
@@ -207,7 +199,7 @@ def test_models_page_lists_versions_with_metrics_against_the_baseline(alpha, sto
             strategy="reranker",
         )
         ModelVersionFactory(number=3, status="failed", error="ValueError: no events")
-    client, _ = _member_client(store_client, alpha, "analyst")
+    client, _ = member_client(alpha, "analyst")
 
     response = client.get("/models/")
 
@@ -238,8 +230,8 @@ def test_models_page_lists_versions_with_metrics_against_the_baseline(alpha, sto
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_train_now_follows_the_role_matrix(alpha, store_client, role):
-    client, user = _member_client(store_client, alpha, role)
+def test_train_now_follows_the_role_matrix(alpha, member_client, role):
+    client, user = member_client(alpha, role)
 
     response = client.post("/models/train/", HTTP_ACCEPT="application/json")
 
@@ -261,8 +253,8 @@ def test_train_now_follows_the_role_matrix(alpha, store_client, role):
         assert _audit_actions(alpha) == []
 
 
-def test_train_now_without_javascript_returns_to_the_page(alpha, store_client):
-    client, _ = _member_client(store_client, alpha, "developer")
+def test_train_now_without_javascript_returns_to_the_page(alpha, member_client):
+    client, _ = member_client(alpha, "developer")
 
     response = client.post("/models/train/", follow=True)
 
@@ -271,10 +263,10 @@ def test_train_now_without_javascript_returns_to_the_page(alpha, store_client):
     assert response.context["training"].number == 1
 
 
-def test_a_second_training_is_refused_while_one_runs(alpha, store_client):
+def test_a_second_training_is_refused_while_one_runs(alpha, member_client):
     with tenant_context(alpha):
         ModelVersionFactory(number=1, status="training")
-    client, _ = _member_client(store_client, alpha, "owner")
+    client, _ = member_client(alpha, "owner")
 
     response = client.post("/models/train/", HTTP_ACCEPT="application/json")
 
@@ -291,11 +283,11 @@ def test_a_second_training_is_refused_while_one_runs(alpha, store_client):
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_activate_follows_the_role_matrix(alpha, store_client, role):
+def test_activate_follows_the_role_matrix(alpha, member_client, role):
     with tenant_context(alpha):
         ModelVersionFactory(number=1, status="active", activated_at=timezone.now())
         ModelVersionFactory(number=2, status="ready", metrics=METRICS)
-    client, user = _member_client(store_client, alpha, role)
+    client, user = member_client(alpha, role)
 
     response = client.post("/models/2/activate/")
 
@@ -312,10 +304,10 @@ def test_activate_follows_the_role_matrix(alpha, store_client, role):
         assert _audit_actions(alpha) == []
 
 
-def test_activating_an_unknown_or_failed_version(alpha, store_client):
+def test_activating_an_unknown_or_failed_version(alpha, member_client):
     with tenant_context(alpha):
         ModelVersionFactory(number=1, status="failed")
-    client, _ = _member_client(store_client, alpha, "owner")
+    client, _ = member_client(alpha, "owner")
 
     missing = client.post("/models/9/activate/")
     failed = client.post("/models/1/activate/", follow=True)
@@ -327,12 +319,12 @@ def test_activating_an_unknown_or_failed_version(alpha, store_client):
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_rollback_follows_the_role_matrix(alpha, store_client, role):
+def test_rollback_follows_the_role_matrix(alpha, member_client, role):
     earlier = timezone.now() - timedelta(days=1)
     with tenant_context(alpha):
         ModelVersionFactory(number=1, status="retired", activated_at=earlier)
         ModelVersionFactory(number=2, status="active", activated_at=timezone.now())
-    client, _ = _member_client(store_client, alpha, role)
+    client, _ = member_client(alpha, role)
 
     response = client.post("/models/rollback/")
 
@@ -346,8 +338,8 @@ def test_rollback_follows_the_role_matrix(alpha, store_client, role):
         assert _audit_actions(alpha) == []
 
 
-def test_rollback_with_nothing_to_go_back_to(alpha, store_client):
-    client, _ = _member_client(store_client, alpha, "admin")
+def test_rollback_with_nothing_to_go_back_to(alpha, member_client):
+    client, _ = member_client(alpha, "admin")
 
     response = client.post("/models/rollback/", follow=True)
 
@@ -376,10 +368,10 @@ EXPERIMENT_FORM = {
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_create_experiment_follows_the_role_matrix(alpha, store_client, role):
+def test_create_experiment_follows_the_role_matrix(alpha, member_client, role):
     with tenant_context(alpha):
         ModelVersionFactory(number=1, status="ready")
-    client, user = _member_client(store_client, alpha, role)
+    client, user = member_client(alpha, role)
 
     response = client.post("/experiments/new/", EXPERIMENT_FORM)
 
@@ -432,11 +424,11 @@ def test_create_experiment_follows_the_role_matrix(alpha, store_client, role):
     ],
 )
 def test_invalid_experiments_are_refused_and_nothing_is_written(
-    alpha, store_client, change, message
+    alpha, member_client, change, message
 ):
     with tenant_context(alpha):
         ModelVersionFactory(number=1, status="ready")
-    client, _ = _member_client(store_client, alpha, "owner")
+    client, _ = member_client(alpha, "owner")
 
     response = client.post("/experiments/new/", {**EXPERIMENT_FORM, **change})
 
@@ -450,8 +442,8 @@ def test_invalid_experiments_are_refused_and_nothing_is_written(
     assert _audit_actions(alpha) == []
 
 
-def test_a_second_running_experiment_is_refused(alpha, store_client, experiment):
-    client, _ = _member_client(store_client, alpha, "admin")
+def test_a_second_running_experiment_is_refused(alpha, member_client, experiment):
+    client, _ = member_client(alpha, "admin")
 
     response = client.post(
         "/experiments/new/", EXPERIMENT_FORM | {"arm-1-source": "strategy:popularity"}
@@ -463,7 +455,7 @@ def test_a_second_running_experiment_is_refused(alpha, store_client, experiment)
         assert list(Experiment.objects.values_list("name", flat=True)) == ["Trending vs model"]
 
 
-def test_experiment_page_shows_arm_results_and_significance(alpha, store_client, experiment):
+def test_experiment_page_shows_arm_results_and_significance(alpha, member_client, experiment):
     # Given 100 lists served per arm, 10 clicked in the control and 30 in the trending arm
     # (pooled p = 0.2, z = 0.2 / sqrt(0.2 * 0.8 * 0.02) = 3.5355, two-sided p = erfc(2.5)).
     with tenant_context(alpha):
@@ -480,7 +472,7 @@ def test_experiment_page_shows_arm_results_and_significance(alpha, store_client,
                         item_id="sku-2",
                         recommendation_id=impression.recommendation_id,
                     )
-    client, _ = _member_client(store_client, alpha, "analyst")
+    client, _ = member_client(alpha, "analyst")
 
     response = client.get(f"/experiments/{experiment.pk}/")
 
@@ -499,8 +491,8 @@ def test_experiment_page_shows_arm_results_and_significance(alpha, store_client,
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_stop_experiment_follows_the_role_matrix(alpha, store_client, experiment, role):
-    client, _ = _member_client(store_client, alpha, role)
+def test_stop_experiment_follows_the_role_matrix(alpha, member_client, experiment, role):
+    client, _ = member_client(alpha, role)
     audit_before = _audit_actions(alpha)
 
     response = client.post(f"/experiments/{experiment.pk}/stop/")
@@ -517,8 +509,8 @@ def test_stop_experiment_follows_the_role_matrix(alpha, store_client, experiment
         assert _audit_actions(alpha) == audit_before
 
 
-def test_unknown_experiment_is_404(alpha, store_client):
-    client, _ = _member_client(store_client, alpha, "owner")
+def test_unknown_experiment_is_404(alpha, member_client):
+    client, _ = member_client(alpha, "owner")
 
     assert client.get("/experiments/999999/").status_code == 404
     assert client.post("/experiments/999999/stop/").status_code == 404
@@ -527,8 +519,8 @@ def test_unknown_experiment_is_404(alpha, store_client):
 # --- team ---------------------------------------------------------------------------------
 
 
-def test_team_is_in_the_store_navigation(alpha, store_client):
-    client, _ = _member_client(store_client, alpha, "analyst")
+def test_team_is_in_the_store_navigation(alpha, member_client):
+    client, _ = member_client(alpha, "analyst")
 
     page = client.get("/team/").content.decode()
 
@@ -538,8 +530,8 @@ def test_team_is_in_the_store_navigation(alpha, store_client):
 
 
 @pytest.mark.parametrize(("role", "allowed"), [(r, r in {"owner", "admin"}) for r in ROLES])
-def test_revoking_an_invitation_follows_manage_members(alpha, store_client, role, allowed):
-    client, _ = _member_client(store_client, alpha, role)
+def test_revoking_an_invitation_follows_manage_members(alpha, member_client, role, allowed):
+    client, _ = member_client(alpha, role)
     invitation = membership_invite(tenant=alpha, email="new@example.test", role="analyst")
     audit_before = _audit_actions(alpha)
 
@@ -559,8 +551,8 @@ def test_revoking_an_invitation_follows_manage_members(alpha, store_client, role
         assert _audit_actions(alpha) == audit_before
 
 
-def test_an_admin_of_beta_cannot_revoke_alphas_invitation(alpha, beta, store_client):
-    client, _ = _member_client(store_client, beta, "owner")
+def test_an_admin_of_beta_cannot_revoke_alphas_invitation(alpha, beta, member_client):
+    client, _ = member_client(beta, "owner")
     invitation = membership_invite(tenant=alpha, email="new@example.test", role="analyst")
 
     response = client.post(f"/team/invitations/{invitation.pk}/revoke/")
@@ -570,24 +562,8 @@ def test_an_admin_of_beta_cannot_revoke_alphas_invitation(alpha, beta, store_cli
     assert invitation.status == Invitation.Status.PENDING
 
 
-def _queries_for(client, path: str) -> int:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    # Warm the short-lived per-process caches (membership, plan) so only the page's own
-    # queries are counted. On a slow machine an entry can still expire between the warm-up and
-    # the measurement; the fewest of three is the page's own count (an N+1 shows in all three).
-    assert client.get(path).status_code == 200
-    counts = []
-    for _ in range(3):
-        with CaptureQueriesContext(connection) as captured:
-            assert client.get(path).status_code == 200
-        counts.append(len(captured))
-    return min(counts)
-
-
-def test_list_pages_do_not_query_per_row(alpha, store_client):
-    client, _ = _member_client(store_client, alpha, "owner")
+def test_list_pages_do_not_query_per_row(alpha, member_client, page_queries):
+    client, _ = member_client(alpha, "owner")
     with tenant_context(alpha):
         ModelVersionFactory(number=1, metrics=METRICS)
         first = recommendation_services.experiment_create(
@@ -597,7 +573,7 @@ def test_list_pages_do_not_query_per_row(alpha, store_client):
                 {"name": "b", "model_version": 1, "traffic_percent": 50},
             ],
         )
-    one = (_queries_for(client, "/models/"), _queries_for(client, "/experiments/"))
+    one = (page_queries(client, "/models/"), page_queries(client, "/experiments/"))
     with tenant_context(alpha):
         recommendation_services.experiment_stop(experiment=first)
         for number in (2, 3, 4):
@@ -614,6 +590,6 @@ def test_list_pages_do_not_query_per_row(alpha, store_client):
                     experiment=Experiment.objects.get(name=f"e{number}")
                 )
 
-    many = (_queries_for(client, "/models/"), _queries_for(client, "/experiments/"))
+    many = (page_queries(client, "/models/"), page_queries(client, "/experiments/"))
 
     assert many == one

@@ -9,7 +9,7 @@ from django_tenants.utils import tenant_context
 from apps.audit.models import AuditEvent
 from apps.notifications.models import WebhookEndpoint
 from apps.tenants.models import Tenant
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import ROLES, MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -22,21 +22,12 @@ VIEW_PAGES = [
     "/notifications/",
     "/settings/",
 ]
-ROLES = ["owner", "admin", "developer", "analyst"]
-
-
-def _member_client(store_client, tenant, role):
-    user = UserFactory()
-    MembershipFactory(user=user, tenant=tenant, role=role)
-    client = store_client(tenant)
-    client.force_login(user)
-    return client, user
 
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("path", VIEW_PAGES)
-def test_every_member_role_opens_view_pages(alpha, store_client, role, path):
-    client, _ = _member_client(store_client, alpha, role)
+def test_every_member_role_opens_view_pages(alpha, member_client, role, path):
+    client, _ = member_client(alpha, role)
 
     response = client.get(path)
 
@@ -66,8 +57,8 @@ def test_member_of_alpha_gets_nothing_of_beta(alpha, beta, store_client, path):
     assert "Beta only item" not in response.content.decode()
 
 
-def test_catalog_lists_only_the_hosts_items(alpha, beta, store_client):
-    client, _ = _member_client(store_client, alpha, "analyst")
+def test_catalog_lists_only_the_hosts_items(alpha, beta, member_client):
+    client, _ = member_client(alpha, "analyst")
 
     page = client.get("/catalog/").content.decode()
 
@@ -80,8 +71,8 @@ def test_catalog_lists_only_the_hosts_items(alpha, beta, store_client):
     ("role", "allowed"),
     [("owner", True), ("admin", True), ("developer", False), ("analyst", False)],
 )
-def test_store_rename_follows_manage_members(alpha, store_client, role, allowed):
-    client, _ = _member_client(store_client, alpha, role)
+def test_store_rename_follows_manage_members(alpha, member_client, role, allowed):
+    client, _ = member_client(alpha, role)
     with tenant_context(alpha):
         audit_before = AuditEvent.objects.count()
 
@@ -105,9 +96,9 @@ def test_store_rename_follows_manage_members(alpha, store_client, role, allowed)
 
 @pytest.mark.usefixtures("growth_stores")
 @pytest.mark.parametrize(("role", "allowed"), [("admin", True), ("developer", False)])
-def test_webhook_creation_follows_manage_members(alpha, store_client, settings, role, allowed):
+def test_webhook_creation_follows_manage_members(alpha, member_client, settings, role, allowed):
     settings.WEBHOOK_ALLOW_PRIVATE_HOSTS = False
-    client, _ = _member_client(store_client, alpha, role)
+    client, _ = member_client(alpha, role)
 
     response = client.post(
         "/settings/webhooks/",
@@ -132,9 +123,9 @@ def test_webhook_creation_follows_manage_members(alpha, store_client, settings, 
 
 
 @pytest.mark.usefixtures("growth_stores")
-def test_webhook_to_a_private_address_is_refused(alpha, store_client, settings):
+def test_webhook_to_a_private_address_is_refused(alpha, member_client, settings):
     settings.WEBHOOK_ALLOW_PRIVATE_HOSTS = False
-    client, _ = _member_client(store_client, alpha, "owner")
+    client, _ = member_client(alpha, "owner")
 
     response = client.post(
         "/settings/webhooks/",
@@ -151,9 +142,9 @@ def test_webhook_to_a_private_address_is_refused(alpha, store_client, settings):
         assert WebhookEndpoint.objects.count() == 0
 
 
-def test_navigation_hides_pages_the_role_cannot_use(alpha, store_client):
-    analyst, _ = _member_client(store_client, alpha, "analyst")
-    owner, _ = _member_client(store_client, alpha, "owner")
+def test_navigation_hides_pages_the_role_cannot_use(alpha, member_client):
+    analyst, _ = member_client(alpha, "analyst")
+    owner, _ = member_client(alpha, "owner")
 
     analyst_page = analyst.get("/").content.decode()
     owner_page = owner.get("/").content.decode()
@@ -164,8 +155,8 @@ def test_navigation_hides_pages_the_role_cannot_use(alpha, store_client):
     assert 'href="/billing/"' in owner_page
 
 
-def test_audit_log_filters_and_exports_csv(alpha, store_client):
-    client, _ = _member_client(store_client, alpha, "admin")
+def test_audit_log_filters_and_exports_csv(alpha, member_client):
+    client, _ = member_client(alpha, "admin")
     client.post("/settings/store/", {"name": "Alpha Two"})
 
     filtered = client.get("/audit/", {"action": "store.renamed"}).content.decode()
@@ -187,9 +178,9 @@ def test_audit_log_filters_and_exports_csv(alpha, store_client):
         {"since": "0001-01-01", "until": "9999-12-31"},
     ],
 )
-def test_audit_filters_at_the_calendars_ends_are_not_an_error(alpha, store_client, query):
+def test_audit_filters_at_the_calendars_ends_are_not_an_error(alpha, member_client, query):
     """`until=9999-12-31` raised OverflowError (issue 13): the last day has no next day."""
-    client, _ = _member_client(store_client, alpha, "admin")
+    client, _ = member_client(alpha, "admin")
     client.post("/settings/store/", {"name": "Alpha Two"})
 
     page = client.get("/audit/", query | {"action": "store.renamed"})
@@ -204,8 +195,8 @@ def test_audit_filters_at_the_calendars_ends_are_not_an_error(alpha, store_clien
     assert sum(",store.renamed," in line for line in lines[1:]) == expected_rows
 
 
-def test_an_audit_date_beyond_the_calendar_is_a_400(alpha, store_client):
-    client, _ = _member_client(store_client, alpha, "admin")
+def test_an_audit_date_beyond_the_calendar_is_a_400(alpha, member_client):
+    client, _ = member_client(alpha, "admin")
 
     page = client.get("/audit/", {"until": "10000-01-01"})
     export = client.get("/audit/export.csv", {"until": "10000-01-01"})

@@ -10,8 +10,9 @@ from apps.audit.models import AuditEvent
 from apps.core.cache import redis_client, tenant_key
 from apps.notifications.anomaly import (
     MinuteCounts,
+    _add,
+    _usage_write,
     api_request_count,
-    api_request_record,
     api_usage_flush,
     detect,
     minute_of,
@@ -24,6 +25,14 @@ from tests.factories import MembershipFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 START = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def api_request_record(status_code: int, *, schema_name: str, now: datetime) -> None:
+    """Count one API request of the store in the minute of `now`, written to Redis at once
+    (the request path buffers instead: `api_request_count`)."""
+    counts = {}
+    _add(counts, schema_name, minute_of(now), status_code)
+    _usage_write(counts)
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from apps.apikeys.services import api_key_revoke, api_keys_expiry_notify
 from apps.apikeys.tasks import api_keys_expiry_notify as expiry_task
 from apps.catalog.services import events_ingest
 from apps.core.errors import ApplicationError
-from apps.dashboard.consumers import store_group
+from apps.core.live import store_group
 from apps.notifications.kinds import Channel
 from apps.notifications.models import Notification
 from apps.notifications.services import notification_preferences_set
@@ -39,7 +39,6 @@ from apps.recommendations import services as recs
 from apps.recommendations.models import ModelVersion
 from apps.tenants.services import store_schedules_ensure, tenant_create
 from apps.users.services import invitation_accept, membership_invite
-from config.celery import app as celery_app
 from tests.factories import MembershipFactory, ModelVersionFactory, UserFactory, api_key_for
 from tests.notifications.test_webhooks import committed
 
@@ -56,12 +55,6 @@ def rows(tenant) -> list[tuple]:
                 "user_id", "kind", "severity", "title", "link"
             )
         )
-
-
-@pytest.fixture
-def eager_celery(monkeypatch):
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
-    monkeypatch.setitem(celery_app.conf, "task_eager_propagates", True)
 
 
 @pytest.fixture

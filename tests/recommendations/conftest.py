@@ -7,7 +7,7 @@ a leak of one store's model or cache into the other shows as a foreign item id.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,18 +20,16 @@ from django.test import override_settings
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from apps.catalog.services import events_ingest, items_upsert
 from apps.core.cache import redis_client
 from apps.dashboard.consumers import store_group
 from apps.recommendations import cache as rcache
 from apps.recommendations import services, serving
 from apps.recommendations.models import ModelVersion
+from apps.recommendations.movielens import movielens_ingest, movielens_read
 from apps.tenants.models import Tenant
 from apps.tenants.services import tenant_create
-from ml.datasets.movielens import iter_ml100k_items, iter_ml100k_ratings
 from tests.factories import api_key_for, subscribe_store
 
-DATASETS = Path(settings.BASE_DIR) / ".data" / "datasets"
 SUBSET_USERS = 120
 # Small and fast: no hyper-parameter search, few ALS iterations, a small re-ranker.
 TINY_CONFIG = {
@@ -40,31 +38,6 @@ TINY_CONFIG = {
     "als": {"factors": 16, "iterations": 4},
     "ranker": {"n_estimators": 10},
 }
-
-
-def ingest(prefix: str, ratings, items) -> None:
-    """Items and rating events through the same services the API uses (current schema)."""
-    items_upsert(
-        rows=[
-            {"item_id": f"{prefix}{item}", "title": title, "categories": genres}
-            for item, title, genres, _ in items
-        ]
-    )
-    shift = int(timezone.now().timestamp()) - max(ts for *_, ts in ratings) - 3600
-    rows = [
-        {
-            "event_id": f"{prefix}-{user}-{item}",
-            "user_id": user,
-            "item_id": f"{prefix}{item}",
-            "type": "rating",
-            "value": value,
-            "timestamp": datetime.fromtimestamp(ts + shift, UTC),
-        }
-        for user, item, value, ts in ratings
-    ]
-    for start in range(0, len(rows), 10_000):
-        result = events_ingest(rows=rows[start : start + 10_000], source="seed")
-        assert result.errors == []
 
 
 def train_now(config: dict | None = None, **start) -> ModelVersion:
@@ -91,10 +64,7 @@ def media_root(tmp_path_factory):
 
 @pytest.fixture(scope="package")
 def movielens():
-    ratings = [r for r in iter_ml100k_ratings(DATASETS) if int(r[0]) <= SUBSET_USERS]
-    rated = {item for _, item, _, _ in ratings}
-    items = [row for row in iter_ml100k_items(DATASETS) if row[0] in rated]
-    return SimpleNamespace(ratings=ratings, items=items)
+    return movielens_read(max_user=SUBSET_USERS)
 
 
 @pytest.fixture(scope="package")
@@ -112,7 +82,7 @@ def stores(django_db_setup, django_db_blocker, media_root, movielens):
         channel = async_to_sync(layer.new_channel)()
         async_to_sync(layer.group_add)(store_group(a.schema_name), channel)
         with tenant_context(a):
-            ingest("a", movielens.ratings, movielens.items)
+            movielens_ingest(movielens, item_prefix="a", newest_at=_an_hour_ago())
             version_a = train_now()
         progress = []
         while True:
@@ -122,7 +92,7 @@ def stores(django_db_setup, django_db_blocker, media_root, movielens):
                 break
             progress.append(message["payload"])
         with tenant_context(b):
-            ingest("b", movielens.ratings, movielens.items)
+            movielens_ingest(movielens, item_prefix="b", newest_at=_an_hour_ago())
             version_b = train_now()
         connection.set_schema_to_public()
     yield SimpleNamespace(
@@ -135,6 +105,10 @@ def stores(django_db_setup, django_db_blocker, media_root, movielens):
                 cursor.execute(f'DROP SCHEMA IF EXISTS "{tenant.schema_name}" CASCADE')
             Tenant.objects.filter(pk=tenant.pk).delete()
         connection.set_schema_to_public()
+
+
+def _an_hour_ago():
+    return timezone.now() - timedelta(hours=1)
 
 
 async def _receive(layer, channel: str) -> dict:

@@ -16,7 +16,7 @@ from apps.audit.models import AuditEvent
 from apps.catalog.models import Event, Item
 from apps.catalog.services import events_ingest
 from apps.recommendations.selectors import analytics_summary
-from apps.tenants.middleware import forget_tenant_hosts
+from apps.tenants.hosts import forget_tenant_hosts
 from apps.tenants.models import Tenant
 from tests.factories import ImpressionFactory, ItemFactory, MembershipFactory, UserFactory
 

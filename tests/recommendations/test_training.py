@@ -175,14 +175,26 @@ def test_rollback_without_a_previous_version_is_409(alpha):
     assert raised.value.code == "no_previous_version"
 
 
-def test_precompute_wrote_the_recent_shoppers_lists(stores):
-    keys = list(
-        redis_client().scan_iter(
-            match=rcache.list_key(stores.a.schema_name, stores.version_a.pk, "*"), count=1000
-        )
-    )
-    assert len(keys) > 0
-    assert len(keys) <= 120
+def test_precompute_wrote_the_recent_shoppers_lists(stores, settings):
+    # The shoppers whose last rating lies within RECS_PRECOMPUTE_ACTIVE_DAYS of the newest one.
+    last_rated: dict[str, int] = {}
+    for user_id, _, _, ts in stores.data.ratings:
+        last_rated[user_id] = max(ts, last_rated.get(user_id, ts))
+    since = max(last_rated.values()) - settings.RECS_PRECOMPUTE_ACTIVE_DAYS * 24 * 3600
+    recent = {user_id for user_id, ts in last_rated.items() if ts >= since}
+
+    pattern = rcache.list_key(stores.a.schema_name, stores.version_a.pk, "*")
+    client = redis_client()
+    # Earlier tests' requests cache lists of other shoppers on demand: start from none.
+    for key in client.scan_iter(match=pattern, count=1000):
+        client.delete(key)
+
+    with tenant_context(stores.a):
+        report = services.recommendations_precompute(version_id=stores.version_a.pk)
+    keys = client.scan_iter(match=pattern, count=1000)
+
+    assert (report.shoppers, report.complete) == (len(recent), True)
+    assert sorted(key.decode().rsplit(":", 1)[1] for key in keys) == sorted(recent)
 
 
 def test_nightly_schedule_is_a_periodic_task_in_the_store_schema(alpha):

@@ -2,7 +2,6 @@ import pytest
 
 from apps.tenants.models import Tenant
 from apps.tenants.services import tenant_reactivate, tenant_suspend
-from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -21,21 +20,14 @@ def test_suspended_store_answers_403_page_and_json(alpha, store_client):
     assert Tenant.objects.get(pk=alpha.pk).suspended_reason == "unpaid"
 
 
-def _member_client(store_client, tenant):
-    # Store pages need a member's session (apps.users.middleware).
-    client = store_client(tenant)
-    client.force_login(MembershipFactory(tenant=tenant).user)
-    return client
-
-
-def test_reactivated_store_serves_again(alpha, store_client):
+def test_reactivated_store_serves_again(alpha, member_client):
     tenant_suspend(tenant=alpha)
     tenant_reactivate(tenant=alpha)
 
-    assert _member_client(store_client, alpha).get("/").status_code == 200
+    assert member_client(alpha)[0].get("/").status_code == 200
 
 
-def test_other_stores_are_unaffected_by_a_suspension(alpha, beta, store_client):
+def test_other_stores_are_unaffected_by_a_suspension(alpha, beta, member_client):
     tenant_suspend(tenant=alpha)
 
-    assert _member_client(store_client, beta).get("/").status_code == 200
+    assert member_client(beta)[0].get("/").status_code == 200

@@ -7,11 +7,10 @@ from django_tenants.utils import tenant_context
 from apps.apikeys.models import ApiKey
 from apps.users.models import Invitation
 from apps.users.permissions import ACTIONS, can
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import ROLES, MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ["owner", "admin", "developer", "analyst"]
 ALLOWED = {
     "view": {"owner", "admin", "developer", "analyst"},
     "manage_api_keys": {"owner", "admin", "developer"},
@@ -33,17 +32,9 @@ def test_no_role_can_nothing_and_unknown_actions_fail_loudly():
         can("owner", "fly")
 
 
-def _member_client(store_client, tenant, role):
-    user = UserFactory()
-    MembershipFactory(user=user, tenant=tenant, role=role)
-    client = store_client(tenant)
-    client.force_login(user)
-    return client, user
-
-
 @pytest.mark.parametrize("role", ROLES)
-def test_team_page_is_open_to_every_role(alpha, store_client, role):
-    client, _ = _member_client(store_client, alpha, role)
+def test_team_page_is_open_to_every_role(alpha, member_client, role):
+    client, _ = member_client(alpha, role)
 
     response = client.get("/team/")
 
@@ -51,8 +42,8 @@ def test_team_page_is_open_to_every_role(alpha, store_client, role):
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_api_keys_page_and_api_follow_the_matrix(alpha, store_client, role):
-    client, _ = _member_client(store_client, alpha, role)
+def test_api_keys_page_and_api_follow_the_matrix(alpha, member_client, role):
+    client, _ = member_client(alpha, role)
     expected = 200 if role in ALLOWED["manage_api_keys"] else 403
 
     page = client.get("/api-keys/")
@@ -77,8 +68,8 @@ def test_api_keys_page_and_api_follow_the_matrix(alpha, store_client, role):
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_inviting_follows_the_matrix(alpha, store_client, role):
-    client, _ = _member_client(store_client, alpha, role)
+def test_inviting_follows_the_matrix(alpha, member_client, role):
+    client, _ = member_client(alpha, role)
     allowed = role in ALLOWED["manage_members"]
 
     response = client.post("/team/invite/", {"email": "new@x.test", "role": "analyst"})
@@ -88,8 +79,8 @@ def test_inviting_follows_the_matrix(alpha, store_client, role):
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_transferring_ownership_follows_the_matrix(alpha, store_client, role):
-    client, _ = _member_client(store_client, alpha, role)
+def test_transferring_ownership_follows_the_matrix(alpha, member_client, role):
+    client, _ = member_client(alpha, role)
     other = MembershipFactory(tenant=alpha, role="admin")
     allowed = role in ALLOWED["manage_billing"]
 
@@ -107,8 +98,8 @@ def test_anonymous_store_pages_send_to_sign_in_on_the_public_site(alpha, store_c
     assert response["Location"] == "http://localhost/stores/alpha/go/?next=%2Fteam%2F%3Fx%3D1"
 
 
-def test_a_member_of_store_a_gets_nothing_of_store_b(alpha, beta, store_client):
-    client, _ = _member_client(store_client, alpha, "owner")
+def test_a_member_of_store_a_gets_nothing_of_store_b(member_client, alpha, beta, store_client):
+    client, _ = member_client(alpha, "owner")
     with tenant_context(beta):
         ApiKey.objects.create(
             name="beta-key", prefix="b" * 12, secret_hash="0" * 64, scopes=["ingest"]

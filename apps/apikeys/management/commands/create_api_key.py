@@ -6,7 +6,7 @@ from django_tenants.utils import tenant_context
 
 from apps.apikeys.services import api_key_create
 from apps.core.errors import ApplicationError
-from apps.tenants.models import Tenant
+from apps.tenants.commands import store_for_slug
 
 
 class Command(BaseCommand):
@@ -19,9 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--expires-in-days", type=int, default=None)
 
     def handle(self, *args, tenant: str, name: str, scopes: str, **options) -> None:
-        store = Tenant.objects.filter(slug=tenant).exclude(schema_name="public").first()
-        if store is None:
-            raise CommandError(f"No store with slug {tenant!r}.")
+        store = store_for_slug(tenant)
         days = options["expires_in_days"]
         expires_at = timezone.now() + timedelta(days=days) if days is not None else None
         try:

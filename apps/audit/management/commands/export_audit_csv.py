@@ -4,8 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from apps.audit.management.commands._tenant_arg import tenant_for_slug
 from apps.audit.services import audit_export_csv
+from apps.tenants.commands import store_for_slug
 
 
 def _moment(value: str | None) -> datetime | None:
@@ -28,7 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--until", help="ISO date/time, exclusive")
 
     def handle(self, *args, tenant: str, **options) -> None:
-        store = tenant_for_slug(tenant)
+        store = store_for_slug(tenant, allow_public=True)
         since, until = _moment(options["since"]), _moment(options["until"])
         output = options["output"]
         with tenant_context(store):

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import tenant_context
 
-from apps.audit.management.commands._tenant_arg import tenant_for_slug
 from apps.audit.selectors import audit_chain_verify
+from apps.tenants.commands import store_for_slug
 
 
 class Command(BaseCommand):
@@ -12,7 +12,7 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", required=True, help="store slug, or `public`")
 
     def handle(self, *args, tenant: str, **options) -> None:
-        store = tenant_for_slug(tenant)
+        store = store_for_slug(tenant, allow_public=True)
         with tenant_context(store):
             report = audit_chain_verify()
         if not report.ok:

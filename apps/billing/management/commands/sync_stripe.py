@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.billing.services import subscription_sync
 from apps.core.errors import ApplicationError
-from apps.tenants.models import Tenant
+from apps.tenants.commands import store_for_slug
 
 
 class Command(BaseCommand):
@@ -12,9 +12,7 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", required=True, metavar="SLUG")
 
     def handle(self, *args, tenant: str, **options) -> None:
-        store = Tenant.objects.exclude(schema_name="public").filter(slug=tenant).first()
-        if store is None:
-            raise CommandError(f"No store with slug {tenant!r}.")
+        store = store_for_slug(tenant)
         try:
             sub = subscription_sync(tenant=store)
         except ApplicationError as exc:

@@ -9,7 +9,7 @@ from django_tenants.utils import tenant_context
 
 from apps.catalog import live
 from apps.catalog.importing import ImportFileError
-from apps.tenants.models import Tenant
+from apps.tenants.commands import store_for_slug
 
 ERRORS_SHOWN = 20
 
@@ -25,9 +25,7 @@ class ImportCommand(BaseCommand):
         raise NotImplementedError
 
     def handle(self, *args, tenant: str, file: str, **options) -> None:
-        store = Tenant.objects.filter(slug=tenant).exclude(schema_name="public").first()
-        if store is None:
-            raise CommandError(f"No store with slug {tenant!r}.")
+        store = store_for_slug(tenant)
         path = Path(file)
         if not path.is_file():
             raise CommandError(f"No such file: {file}")

@@ -3,10 +3,11 @@ through the API (reads and deletes accept any id that could have been stored).""
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django_tenants.utils import tenant_context
 
 from apps.catalog.selectors import ids_breaking_rule
+from apps.tenants.commands import store_for_slug
 from apps.tenants.selectors import store_list
 
 
@@ -20,11 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", help="store slug (default: every store)")
 
     def handle(self, *args, tenant: str | None = None, **options) -> None:
-        stores = store_list()
-        if tenant:
-            stores = stores.filter(slug=tenant)
-            if not stores.exists():
-                raise CommandError(f"No store with slug {tenant!r}.")
+        stores = [store_for_slug(tenant)] if tenant else store_list()
         total = 0
         for store in stores:
             with tenant_context(store):

@@ -1,17 +1,6 @@
-"""Shared by the recommendation commands: store lookup and the metrics table."""
+"""Shared by the recommendation commands: the metrics table."""
 
 from __future__ import annotations
-
-from django.core.management.base import CommandError
-
-from apps.tenants.models import Tenant
-
-
-def store_for_slug(slug: str) -> Tenant:
-    store = Tenant.objects.filter(slug=slug).exclude(schema_name="public").first()
-    if store is None:
-        raise CommandError(f"No store with slug {slug!r}.")
-    return store
 
 
 def format_table(rows: list[dict]) -> str:

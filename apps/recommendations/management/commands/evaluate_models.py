@@ -2,7 +2,8 @@ from django.core.management.base import BaseCommand
 from django_tenants.utils import tenant_context
 
 from apps.recommendations import selectors
-from apps.recommendations.management.commands._common import format_table, store_for_slug
+from apps.recommendations.management.commands._common import format_table
+from apps.tenants.commands import store_for_slug
 
 
 class Command(BaseCommand):

@@ -6,7 +6,8 @@ from django_tenants.utils import tenant_context
 
 from apps.core.errors import ApplicationError
 from apps.recommendations import selectors, services
-from apps.recommendations.management.commands._common import format_table, store_for_slug
+from apps.recommendations.management.commands._common import format_table
+from apps.tenants.commands import store_for_slug
 from apps.tenants.selectors import store_list
 
 

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.core.errors import ApplicationError
-from apps.tenants.models import Tenant
+from apps.tenants.commands import store_for_slug
 from apps.users.services import invitation_url, membership_invite
 
 
@@ -14,9 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("--role", required=True, help="admin, developer or analyst")
 
     def handle(self, *args, tenant: str, email: str, role: str, **options) -> None:
-        store = Tenant.objects.filter(slug=tenant).exclude(schema_name="public").first()
-        if store is None:
-            raise CommandError(f"No store with slug {tenant!r}.")
+        store = store_for_slug(tenant)
         try:
             invitation = membership_invite(
                 tenant=store, email=email, role=role, actor_label="command:invite_member"

@@ -13,6 +13,7 @@ from typing import Any
 
 from django_tenants.utils import schema_context, tenant_context
 
+from apps.audit.actions import AuditAction
 from apps.audit.services import audit_record
 from apps.notifications.services import notification_send
 from apps.tenants.models import Tenant
@@ -24,7 +25,7 @@ BILLING_LINK = "/billing/"
 def billing_audit(
     *,
     tenant: Tenant,
-    action: str,
+    action: AuditAction,
     details: dict[str, Any],
     actor_user=None,
     actor_label: str = "stripe",

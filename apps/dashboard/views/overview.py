@@ -1,0 +1,37 @@
+"""The overview page (`/`): today's events by type (updated live), the recommendation funnel over
+7 and 30 days, the active model against its baseline, charts and recent usage anomalies."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from apps.catalog.models import Event
+from apps.catalog.selectors import event_counters
+from apps.dashboard import selectors
+from apps.recommendations import selectors as recommendation_selectors
+from apps.users.permissions import store_member_required
+
+
+@store_member_required("view")
+def overview(request: HttpRequest) -> HttpResponse:
+    counters = event_counters()
+    context = {
+        "events_today": [
+            (code, label, counters.get(code, 0)) for code, label in Event.Type.choices
+        ],
+        "events_chart": selectors.events_per_day(),
+        "anomalies": selectors.recent_anomalies(),
+        "snapshot": selectors.store_snapshot(),
+        "recommendations_ready": selectors.recommendations_ready(),
+    }
+    if context["recommendations_ready"]:
+        currency = request.tenant.currency
+        funnel_30 = recommendation_selectors.analytics_summary(days=30, currency=currency)
+        context.update(
+            funnel_7=recommendation_selectors.analytics_summary(days=7, currency=currency),
+            funnel_30=funnel_30,
+            ctr_chart=selectors.ctr_chart(summary=funnel_30),
+            **selectors.model_summary(),
+        )
+    return render(request, "dashboard/overview.html", context)

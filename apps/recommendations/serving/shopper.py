@@ -1,0 +1,230 @@
+"""A shopper's lists: the personal top-k (cached list, model, cold start or fallback; with the
+Redis read that the API prefetches) and buy-again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+import redis
+from django.conf import settings
+from django.db import DatabaseError, connection
+
+from apps.core.erasure import tombstone_command, tombstone_from_reply
+from apps.core.redis_batch import Pending, RedisBatch, execute_commands
+from apps.recommendations import cache as rcache
+from apps.recommendations.model_store import LoadedModel
+from apps.recommendations.serving.fallbacks import _db_list, _db_recent, _db_seen
+from apps.recommendations.serving.results import Filters, Served, _filtered, _log, _new_id
+from apps.recommendations.serving.state import (
+    _UNSET,
+    COLD_LIST_TTL_SECONDS,
+    ERASED_SHOPPER,
+    LIST_SIZE,
+    Arm,
+    StoreState,
+    _catalog,
+    _erased_for,
+    _model,
+    _state,
+    _tokens_and_tombstone,
+)
+
+
+def _compute_user_list(
+    schema_name: str,
+    arm: Arm,
+    loaded: LoadedModel,
+    user_id: str,
+    exclude_seen: bool,
+    recent: list[str] | None = None,
+) -> tuple[str, list[tuple[str, float]], bool]:
+    """(strategy, top-100, shopper known to the model) computed from the model. `recent`: the
+    session of a shopper the model must treat as unknown (read from PostgreSQL otherwise)."""
+    model = loaded.model
+    known = model.user_index.get(user_id) is not None
+    if arm.strategy == "trending":
+        return "trending", loaded.order("trending")[: LIST_SIZE * 2], known
+    if arm.strategy == "popularity":
+        recs = model.with_strategy("popularity").recommend_for_user(
+            user_id, k=LIST_SIZE, exclude_seen=exclude_seen
+        )
+        return "popularity", list(recs.items), known
+    if recent is None and not known:
+        recent = _db_recent(user_id)
+    recs = model.recommend_for_user(
+        user_id, k=LIST_SIZE, exclude_seen=exclude_seen, recent_item_ids=recent
+    )
+    return recs.strategy, list(recs.items), known
+
+
+@dataclass
+class ShopperPrefetch:
+    """The Redis read of a shopper's list, queued in a request's batch (see
+    `shopper_prefetch`) before the arm serving the shopper may have to be re-read."""
+
+    state: StoreState
+    arm: Arm
+    pending: Pending
+
+    def values(self) -> tuple[list, list] | None:
+        """(MGET reply, tombstone HMGET reply), or None when Redis failed."""
+        try:
+            lists, tombstone = self.pending.result()
+        except redis.RedisError as exc:
+            rcache.redis_failed(exc)
+            return None
+        return lists, tombstone
+
+
+def _shopper_keys(schema: str, arm: Arm, user_id: str, exclude_seen: bool) -> list[str]:
+    keys = [rcache.state_key(schema), rcache.catalog_key(schema)]
+    if arm.version_id is not None and arm.strategy == "model":
+        keys.append(rcache.list_key(schema, arm.version_id, user_id, exclude_seen=exclude_seen))
+    return keys
+
+
+def shopper_prefetch(
+    *, batch: RedisBatch, user_id: str, exclude_seen: bool
+) -> ShopperPrefetch | None:
+    """Queue the MGET of `recommend_for_shopper` in `batch` (nothing is sent yet): the API
+    queues it before authentication so the key gate and the read share one round trip. None
+    when Redis is known to be down or the store's state cannot be read."""
+    if not rcache.redis_available():
+        return None
+    schema = connection.schema_name
+    try:
+        state = _state(schema)
+    except DatabaseError:
+        return None
+    arm = state.arm_for(user_id)
+    keys = _shopper_keys(schema, arm, user_id, exclude_seen)
+    return ShopperPrefetch(
+        state, arm, batch.add(("MGET", *keys), tombstone_command(schema, user_id))
+    )
+
+
+def recommend_for_shopper(
+    *,
+    user_id: str,
+    filters: Filters,
+    exclude_seen: bool = True,
+    log: bool = True,
+    prefetch: ShopperPrefetch | None = None,
+) -> Served:
+    """Top `k` items for a shopper of the current store. Unknown shoppers get a cold-start list
+    (their recent events as a session, else trending); never raises for a missing model or
+    Redis outage. `prefetch` (from `shopper_prefetch` with the same user_id and exclude_seen)
+    replaces the Redis read."""
+    schema = connection.schema_name
+    if prefetch is not None:
+        state, arm = prefetch.state, prefetch.arm
+    else:
+        state = _state(schema)
+        arm = state.arm_for(user_id)
+    cached_list = arm.version_id is not None and arm.strategy == "model"
+    payload = None
+    catalog_token: object = _UNSET
+    tombstone_reply = None
+    if prefetch is not None or rcache.redis_available():
+        if prefetch is not None:
+            replies = prefetch.values()
+        else:
+            keys = _shopper_keys(schema, arm, user_id, exclude_seen)
+            commands = [("MGET", *keys), tombstone_command(schema, user_id)]
+            replies = rcache.redis_call(lambda r: execute_commands(commands), None)
+        res, tombstone_reply = replies if replies is not None else (None, None)
+        if res is not None:
+            catalog_token = res[1]
+            if res[0] != state.token:
+                previous = arm
+                state = _state(schema, res[0])
+                arm = state.arm_for(user_id)
+                cached_list = arm.version_id is not None and arm.strategy == "model"
+                if arm != previous and cached_list:
+                    key = rcache.list_key(
+                        schema, arm.version_id, user_id, exclude_seen=exclude_seen
+                    )
+                    res[2:] = [rcache.redis_call(lambda r: r.get(key), None)]
+            payload = res[2] if cached_list and len(res) > 2 else None
+    erased = _erased_for(arm, tombstone_from_reply(schema, user_id, tombstone_reply))
+    if erased:
+        # Unknown to this model: no cached list (filled before the erasure), none written.
+        payload, cached_list = None, False
+    catalog = _catalog(schema, catalog_token)
+
+    loaded = None
+    seen: frozenset[str] | set[str] = frozenset()
+    if payload is not None:
+        strategy, items = orjson.loads(payload)
+    else:
+        loaded = _model(schema, arm)
+        if loaded is None:
+            strategy, items = "popularity", _db_list(schema, "popular")
+            arm = Arm(None, None, "", arm_id=arm.arm_id, experiment_id=arm.experiment_id)
+            if exclude_seen:
+                seen = _db_seen(user_id)
+        elif erased:
+            strategy, items, _ = _compute_user_list(
+                schema, arm, loaded, ERASED_SHOPPER, exclude_seen, recent=_db_recent(user_id)
+            )
+            if exclude_seen:
+                seen = _db_seen(user_id)
+        else:
+            strategy, items, known = _compute_user_list(schema, arm, loaded, user_id, exclude_seen)
+            if arm.strategy == "trending" and exclude_seen:
+                seen = set(loaded.model.seen_items(user_id))
+            if cached_list:
+                key = rcache.list_key(schema, arm.version_id, user_id, exclude_seen=exclude_seen)
+                ttl = settings.RECS_CACHE_TTL_SECONDS if known else COLD_LIST_TTL_SECONDS
+                blob = orjson.dumps([strategy, items])
+                rcache.redis_call(lambda r: r.set(key, blob, ex=ttl), None)
+
+    result = _filtered([items], catalog, filters, seen)
+    if len(result) < filters.k:
+        # Filters removed too much: top up from popularity (never what the shopper has seen).
+        if loaded is None and arm.version_id is not None:
+            loaded = _model(schema, arm)
+        if loaded is not None:
+            extra = loaded.order("popular")
+            if exclude_seen and not seen:
+                seen = _db_seen(user_id) if erased else set(loaded.model.seen_items(user_id))
+        else:
+            extra = _db_list(schema, "popular")
+            if exclude_seen and not seen:
+                seen = _db_seen(user_id)
+        result = _filtered([result, extra], catalog, filters, seen)
+    served = Served(_new_id(), arm.label, strategy, result)
+    if log:
+        _log(schema, served, "user", user_id, arm)
+    return served
+
+
+def recommend_buy_again(*, user_id: str, filters: Filters, log: bool = True) -> Served:
+    """Items the shopper keeps coming back to (repeat purchases; any repeat events in stores
+    without purchases), most due first. Empty for shoppers without history."""
+    schema = connection.schema_name
+    state_token, catalog_token, erased_at = _tokens_and_tombstone(schema, user_id)
+    arm = _state(schema, state_token).default
+    catalog = _catalog(schema, catalog_token)
+    # An erased shopper's history is what PostgreSQL holds since the erasure, never the model's.
+    loaded = None if _erased_for(arm, erased_at) else _model(schema, arm)
+    if loaded is not None:
+        items = list(loaded.model.buy_again(user_id, LIST_SIZE).items)
+    else:
+        arm = Arm(None, None, "")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                SELECT item_id, count(*) AS n FROM catalog_event
+                WHERE user_id = %s AND type IN ('purchase', 'add_to_cart', 'view')
+                GROUP BY item_id HAVING count(*) >= 2
+                ORDER BY n DESC, max("timestamp") DESC LIMIT %s
+                """,
+                [user_id, LIST_SIZE],
+            )
+            items = [(item, float(n)) for item, n in cursor.fetchall()]
+    served = Served(_new_id(), arm.label, "buy_again", _filtered([items], catalog, filters))
+    if log:
+        _log(schema, served, "buy_again", user_id, arm)
+    return served
