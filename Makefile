@@ -27,6 +27,8 @@ run: install
 	$(PY) manage.py setup_platform --verbosity 0; \
 	$(PY) manage.py bootstrap_local; \
 	$(PY) manage.py seed_demo --if-empty; \
+	services_file="$${LOCAL_SERVICES_FILE:-.data/services.env}"; \
+	echo "PUBLIC_PORT=$${PUBLIC_PORT:-$${WEB_PORT:-8000}}" > "$$(dirname "$$services_file")/run.env"; \
 	exec $(VENV)/bin/honcho --procfile deploy/local/Procfile --app-root . start
 
 test: install

@@ -23,6 +23,7 @@ import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 SERVICE_KEYS = ("DATABASE_URL", "REDIS_URL")
+RUN_KEYS = ("PUBLIC_PORT",)
 PRODUCTION_SETTINGS = "config.settings.production"
 
 
@@ -33,20 +34,24 @@ def services_file(env: MutableMapping[str, str] = os.environ) -> Path:
 
 def local_services_use(env: MutableMapping[str, str] = os.environ) -> dict[str, str]:
     """Fill DATABASE_URL / REDIS_URL that are unset or empty (after reading `.env`) from the
-    recorded embedded servers' URLs; returns what it set. Nothing under production settings
+    recorded embedded servers' URLs, and PUBLIC_PORT from the port `make run` serves on;
+    returns what it set. Nothing under production settings
     or without a recorded file."""
     if env.get("DJANGO_SETTINGS_MODULE") == PRODUCTION_SETTINGS:
         return {}
     if env is os.environ:  # as the settings will (overwrite=False): the process's values win
         environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
     path = services_file(env)
-    if not path.is_file():
-        return {}
     filled = {}
-    for line in path.read_text().splitlines():
-        key, _, value = line.strip().partition("=")
-        if key in SERVICE_KEYS and value and not env.get(key):
-            env[key] = filled[key] = value
+    # run.env, written by `make run` beside it, records the port the platform listens on, so
+    # the store URLs a staff command prints are the ones that answer.
+    for recorded, keys in ((path, SERVICE_KEYS), (path.with_name("run.env"), RUN_KEYS)):
+        if not recorded.is_file():
+            continue
+        for line in recorded.read_text().splitlines():
+            key, _, value = line.strip().partition("=")
+            if key in keys and value and not env.get(key):
+                env[key] = filled[key] = value
     return filled
 
 

@@ -110,7 +110,7 @@ class ApiKeyListCreateApi(APIView):
             name=data.validated_data["name"],
             scopes=data.validated_data["scopes"],
             expires_at=data.validated_data.get("expires_at"),
-            created_by=request.user,
+            acting_user=request.user,
             request=request,
         )
         body = {**ApiKeyOutputSerializer(api_key).data, "key": plaintext}
@@ -131,5 +131,5 @@ class ApiKeyRevokeApi(APIView):
         api_key = api_key_get(api_key_id=api_key_id)
         if api_key is None:
             raise ApplicationError("No such API key.", code="not_found", status_code=404)
-        api_key = api_key_revoke(api_key=api_key, actor=request.user, request=request)
+        api_key = api_key_revoke(api_key=api_key, acting_user=request.user, request=request)
         return Response(ApiKeyOutputSerializer(api_key).data)

@@ -19,7 +19,7 @@ from apps.audit.services import audit_record
 from apps.core.cache import redis_client
 from apps.core.errors import ApplicationError
 from apps.notifications.services import notification_send
-from apps.users.models import Membership
+from apps.users.models import Membership, User
 from apps.users.permissions import can
 
 logger = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def api_key_create(
     name: str,
     scopes: Iterable[str],
     expires_at: datetime | None = None,
-    created_by=None,
+    acting_user: User | None = None,
     actor_label: str = "",
     request: HttpRequest | None = None,
 ) -> tuple[ApiKey, str]:
@@ -101,11 +101,11 @@ def api_key_create(
         secret_hash=key_hash(plaintext),
         scopes=clean_scopes,
         expires_at=expires_at,
-        created_by_id=created_by.pk if created_by is not None else None,
+        created_by_id=acting_user.pk if acting_user is not None else None,
     )
     audit_record(
         action=AuditAction.API_KEY_CREATED,
-        actor_user=created_by,
+        acting_user=acting_user,
         actor_label=actor_label,
         target_type="api_key",
         target_id=str(api_key.pk),
@@ -124,7 +124,11 @@ def api_key_create(
 
 @transaction.atomic
 def api_key_revoke(
-    *, api_key: ApiKey, actor=None, actor_label: str = "", request: HttpRequest | None = None
+    *,
+    api_key: ApiKey,
+    acting_user: User | None = None,
+    actor_label: str = "",
+    request: HttpRequest | None = None,
 ) -> ApiKey:
     """Revoke a key of the current store; effective at once in every process (a Redis marker
     checked on each authentication), and in the database for good. Audited as
@@ -139,7 +143,7 @@ def api_key_revoke(
     api_key.save(update_fields=["revoked_at"])
     audit_record(
         action=AuditAction.API_KEY_REVOKED,
-        actor_user=actor,
+        acting_user=acting_user,
         actor_label=actor_label,
         target_type="api_key",
         target_id=str(api_key.pk),

@@ -41,7 +41,7 @@ def api_key_list_page(request: HttpRequest) -> HttpResponse:
                     name=form.cleaned_data["name"],
                     scopes=form.cleaned_data["scopes"],
                     expires_at=timezone.now() + timedelta(days=days) if days else None,
-                    created_by=request.user,
+                    acting_user=request.user,
                     request=request,
                 )
                 form = ApiKeyForm()
@@ -65,7 +65,7 @@ def api_key_revoke_page(request: HttpRequest, api_key_id: int) -> HttpResponse:
     if api_key is None:
         raise Http404("No such API key.")
     try:
-        api_key_revoke(api_key=api_key, actor=request.user, request=request)
+        api_key_revoke(api_key=api_key, acting_user=request.user, request=request)
         messages.success(request, f"Revoked {api_key.name} ({api_key.prefix}).")
     except ApplicationError as exc:
         messages.error(request, exc.message)

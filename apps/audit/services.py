@@ -46,8 +46,8 @@ def request_id_of(request: HttpRequest | None) -> str:
     return str(value)[:64]
 
 
-def _actor(actor_user, actor_api_key, actor_label: str, request) -> tuple[str, Any, Any, str]:
-    if actor_user is None and actor_api_key is None and request is not None:
+def _actor(acting_user, actor_api_key, actor_label: str, request) -> tuple[str, Any, Any, str]:
+    if acting_user is None and actor_api_key is None and request is not None:
         # The request's own principal, when the caller did not name one.
         auth = getattr(request, "auth", None)
         if auth is not None and hasattr(auth, "prefix") and hasattr(auth, "scopes"):
@@ -55,9 +55,9 @@ def _actor(actor_user, actor_api_key, actor_label: str, request) -> tuple[str, A
         else:
             user = getattr(request, "user", None)
             if user is not None and user.is_authenticated:
-                actor_user = user
-    if actor_user is not None:
-        return AuditEvent.ActorType.USER, actor_user.pk, None, actor_label or actor_user.email
+                acting_user = user
+    if acting_user is not None:
+        return AuditEvent.ActorType.USER, acting_user.pk, None, actor_label or acting_user.email
     if actor_api_key is not None:
         label = actor_label or f"api_key:{actor_api_key.prefix} ({actor_api_key.name})"
         return AuditEvent.ActorType.API_KEY, None, actor_api_key.pk, label
@@ -68,7 +68,7 @@ def _actor(actor_user, actor_api_key, actor_label: str, request) -> tuple[str, A
 def audit_record(
     *,
     action: AuditAction,
-    actor_user=None,
+    acting_user=None,
     actor_api_key=None,
     actor_label: str = "",
     target_type: str = "",
@@ -79,7 +79,7 @@ def audit_record(
     """Append one event to the CURRENT schema's trail (a store schema: the store's trail; the
     public schema: the operators' trail) and chain it to the previous row.
 
-    `action` must be an AuditAction member (ValueError otherwise). The actor is `actor_user`,
+    `action` must be an AuditAction member (ValueError otherwise). The actor is `acting_user`,
     else `actor_api_key`, else the request's user or API key, else
     "system". `details` must never hold secrets; it is stored as plain JSON. Appends are
     serialised per schema by a transaction-scoped advisory lock held until the caller's
@@ -87,7 +87,7 @@ def audit_record(
     """
     if not isinstance(action, AuditAction):
         raise ValueError(f"Audit actions are AuditAction members, not {action!r}.")
-    actor_type, user_id, key_id, label = _actor(actor_user, actor_api_key, actor_label, request)
+    actor_type, user_id, key_id, label = _actor(acting_user, actor_api_key, actor_label, request)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", [_CHAIN_LOCK_CLASS]
@@ -119,7 +119,7 @@ def audit_export_csv(
     out: IO[str],
     since: datetime | None = None,
     until: datetime | None = None,
-    actor_user=None,
+    acting_user=None,
     actor_label: str = "",
     request: HttpRequest | None = None,
 ) -> int:
@@ -142,7 +142,7 @@ def audit_export_csv(
         count += 1
     audit_record(
         action=AuditAction.AUDIT_EXPORTED,
-        actor_user=actor_user,
+        acting_user=acting_user,
         actor_label=actor_label,
         target_type="audit",
         details={

@@ -32,6 +32,7 @@ from apps.billing import keys
 from apps.billing.models import Metric, UsageFallback, UsageRecord
 from apps.billing.selectors import billing_state, billing_state_compute
 from apps.core.cache import redis_client
+from apps.core.dispatch import dispatch_on_commit
 from apps.core.errors import ApplicationError
 from apps.tenants.models import Tenant
 
@@ -373,4 +374,4 @@ def _notify_thresholds_crossed(
 def _schedule_threshold_notification(**kwargs) -> None:
     from apps.billing.tasks import usage_threshold_notify_task
 
-    transaction.on_commit(lambda: usage_threshold_notify_task.delay(**kwargs))
+    dispatch_on_commit(usage_threshold_notify_task, **kwargs)

@@ -27,7 +27,7 @@ def billing_audit(
     tenant: Tenant,
     action: AuditAction,
     details: dict[str, Any],
-    actor_user=None,
+    acting_user=None,
     actor_label: str = "stripe",
     request=None,
 ) -> None:
@@ -35,8 +35,8 @@ def billing_audit(
     with schema_context(tenant.schema_name):
         audit_record(
             action=action,
-            actor_user=actor_user,
-            actor_label="" if actor_user is not None else actor_label,
+            acting_user=acting_user,
+            actor_label="" if acting_user is not None else actor_label,
             target_type="billing",
             target_id=str(tenant.pk),
             details=details,

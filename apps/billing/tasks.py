@@ -7,6 +7,7 @@ import stripe
 from celery import shared_task
 
 from apps.billing import selectors, services
+from apps.core.dispatch import dispatch_on_commit
 
 
 @shared_task(
@@ -25,7 +26,7 @@ def stripe_events_retry_task() -> int:
     """Re-dispatch events left pending or failed (a lost dispatch, retries exhausted)."""
     ids = selectors.stripe_events_stuck()
     for stripe_event_id in ids:
-        stripe_event_process_task.delay(stripe_event_id=stripe_event_id)
+        dispatch_on_commit(stripe_event_process_task, stripe_event_id=stripe_event_id)
     return len(ids)
 
 

@@ -50,7 +50,7 @@ def billing_checkout(request: HttpRequest) -> HttpResponse:
         url = services.checkout_session_start(
             tenant=request.tenant,
             plan_code=request.POST.get("plan", ""),
-            user=request.user,
+            acting_user=request.user,
             request=request,
         )
     except ApplicationError as exc:

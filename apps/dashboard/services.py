@@ -19,7 +19,7 @@ STORE_NAME_MAX = 120
 
 @transaction.atomic
 def store_rename(
-    *, tenant: Tenant, name: str, actor: User, request: HttpRequest | None = None
+    *, tenant: Tenant, name: str, acting_user: User, request: HttpRequest | None = None
 ) -> Tenant:
     """Change the store's display name (the address never changes). Audited as
     `store.renamed` in the store's trail. Raises ApplicationError for an empty or long name."""
@@ -38,7 +38,7 @@ def store_rename(
     tenant.save(update_fields=["name", "updated_at"])
     audit_record(
         action=AuditAction.STORE_RENAMED,
-        actor_user=actor,
+        acting_user=acting_user,
         target_type="store",
         target_id=tenant.slug,
         details={"from": old, "to": name},
@@ -53,7 +53,7 @@ CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 
 @transaction.atomic
 def store_currency_set(
-    *, tenant: Tenant, currency: str, actor: User, request: HttpRequest | None = None
+    *, tenant: Tenant, currency: str, acting_user: User, request: HttpRequest | None = None
 ) -> Tenant:
     """Set the store's currency (ISO 4217 code; attributed revenue is reported in it). Input is
     trimmed and upper-cased. Audited as `store.currency_changed`. Raises ApplicationError 400
@@ -72,7 +72,7 @@ def store_currency_set(
     tenant.save(update_fields=["currency", "updated_at"])
     audit_record(
         action=AuditAction.STORE_CURRENCY_CHANGED,
-        actor_user=actor,
+        acting_user=acting_user,
         target_type="store",
         target_id=tenant.slug,
         details={"from": old, "to": code},

@@ -26,8 +26,6 @@ def notification_email_send(*, user_id: int, subject: str, message: str) -> bool
     name="apps.notifications.tasks.webhook_deliver",
     bind=True,
     max_retries=None,
-    acks_late=True,
-    reject_on_worker_lost=True,
 )
 def webhook_deliver(self, *, delivery_id: int, manual: bool = False) -> None:
     """One attempt; on failure, re-queued after the backoff the service returns (the attempt

@@ -18,11 +18,7 @@ from apps.recommendations import services
 logger = logging.getLogger(__name__)
 
 
-@shared_task(
-    name="apps.recommendations.tasks.train_model_version",
-    acks_late=True,
-    reject_on_worker_lost=True,
-)
+@shared_task(name="apps.recommendations.tasks.train_model_version")
 def train_model_version(version_id: int) -> dict:
     """Train a version created by `model_version_start`. Acked late and requeued if the worker
     process dies mid-training (SIGKILL, out of memory): the version is still `training`, so the

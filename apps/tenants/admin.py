@@ -34,7 +34,7 @@ class TenantAdmin(admin.ModelAdmin):
             tenant_suspend(
                 tenant=tenant,
                 reason=f"Suspended by {request.user}",
-                actor=request.user,
+                acting_user=request.user,
                 request=request,
             )
         self.message_user(request, f"Suspended {len(stores)} store(s).", messages.SUCCESS)
@@ -42,7 +42,7 @@ class TenantAdmin(admin.ModelAdmin):
     @admin.action(description="Reactivate selected stores")
     def reactivate_stores(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
         for tenant in queryset:
-            tenant_reactivate(tenant=tenant, actor=request.user, request=request)
+            tenant_reactivate(tenant=tenant, acting_user=request.user, request=request)
         self.message_user(request, f"Reactivated {queryset.count()} store(s).", messages.SUCCESS)
 
 

@@ -74,12 +74,12 @@ def tenant_create(
     slug: str,
     name: str,
     owner: User | None = None,
-    actor: User | None = None,
+    acting_user: User | None = None,
     request: HttpRequest | None = None,
 ) -> Tenant:
     """Provision a store: tenant row, schema built by replaying the template's recipe, domain
     `<slug>.<BASE_DOMAIN>`, and the owner's membership, all in one transaction. Audited as
-    `tenant.created` in the operators' (public) trail; the actor is `actor`, else the owner.
+    `tenant.created` in the operators' (public) trail; the actor is `acting_user`, else the owner.
     After commit, the store's nightly training schedule is created (`store_schedules_ensure`).
 
     Raises ApplicationError (400 invalid slug, 409 taken). PostgreSQL DDL is transactional,
@@ -106,7 +106,7 @@ def tenant_create(
     _operator_audit(
         AuditAction.TENANT_CREATED,
         tenant,
-        actor=actor or owner,
+        acting_user=acting_user or owner,
         request=request,
         details={"slug": slug, "name": name, "owner": owner.email if owner else None},
     )
@@ -142,7 +142,7 @@ def tenant_suspend(
     *,
     tenant: Tenant,
     reason: str = "",
-    actor: User | None = None,
+    acting_user: User | None = None,
     request: HttpRequest | None = None,
 ) -> Tenant:
     """Suspend a store: every URL of it answers 403 until reactivated. Audited as
@@ -157,7 +157,7 @@ def tenant_suspend(
     _operator_audit(
         AuditAction.TENANT_SUSPENDED,
         tenant,
-        actor=actor,
+        acting_user=acting_user,
         request=request,
         details={
             "before": {"status": before},
@@ -173,7 +173,7 @@ def _operator_audit(
     action: AuditAction,
     tenant: Tenant,
     *,
-    actor: User | None,
+    acting_user: User | None,
     request: HttpRequest | None,
     details: dict,
 ) -> None:
@@ -181,7 +181,7 @@ def _operator_audit(
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
         audit_record(
             action=action,
-            actor_user=actor,
+            acting_user=acting_user,
             target_type="tenant",
             target_id=tenant.slug,
             details=details,
@@ -198,7 +198,7 @@ def _forget_tenant_hosts_now_and_on_commit() -> None:
 
 @transaction.atomic
 def tenant_reactivate(
-    *, tenant: Tenant, actor: User | None = None, request: HttpRequest | None = None
+    *, tenant: Tenant, acting_user: User | None = None, request: HttpRequest | None = None
 ) -> Tenant:
     """Reactivate a suspended store. Audited as `tenant.reactivated` in the operators' trail."""
     tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
@@ -209,7 +209,7 @@ def tenant_reactivate(
     _operator_audit(
         AuditAction.TENANT_REACTIVATED,
         tenant,
-        actor=actor,
+        acting_user=acting_user,
         request=request,
         details={"before": {"status": before}, "after": {"status": tenant.status}},
     )

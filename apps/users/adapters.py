@@ -45,7 +45,7 @@ class AccountAdapter(DefaultAccountAdapter):
         with schema_context(settings.PUBLIC_SCHEMA_NAME):
             audit_record(
                 action=AuditAction.AUTH_LOGIN,
-                actor_user=user,
+                acting_user=user,
                 target_type="user",
                 target_id=str(user.pk),
                 request=request,

@@ -27,7 +27,7 @@ def _record(change: str, request, user, authenticator) -> None:
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
         audit_record(
             action=action,
-            actor_user=user,
+            acting_user=user,
             target_type="user",
             target_id=str(user.pk),
             details={"authenticator": authenticator.type},
@@ -55,7 +55,7 @@ def _mfa_failed(sender, request, user, authenticator, **kwargs) -> None:
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
         audit_record(
             action=AuditAction.AUTH_LOGIN_FAILED,
-            actor_user=user,
+            acting_user=user,
             target_type="user",
             target_id=str(user.pk),
             details={"email": user.email, "reason": f"bad_{authenticator.type}_code"},

@@ -81,14 +81,14 @@ def invitation_detail(request: HttpRequest, token: str) -> HttpResponse:
             if request.POST.get("decision") == "decline":
                 invitation_decline(
                     invitation=invitation,
-                    user=request.user if request.user.is_authenticated else None,
+                    acting_user=request.user if request.user.is_authenticated else None,
                     request=request,
                 )
                 messages.info(request, f"You declined the invitation to {invitation.tenant.name}.")
                 return redirect("platform-home")
             if not request.user.is_authenticated:
                 return redirect(f"{public_url('/accounts/login/')}?next={request.path}")
-            invitation_accept(invitation=invitation, user=request.user, request=request)
+            invitation_accept(invitation=invitation, acting_user=request.user, request=request)
         except ApplicationError as exc:
             return _error_page(request, exc)
         return HttpResponseRedirect(handoff_url(user=request.user, tenant=invitation.tenant))
@@ -155,7 +155,7 @@ def team_invite(request: HttpRequest) -> HttpResponse:
             tenant=request.tenant,
             email=form.cleaned_data["email"],
             role=form.cleaned_data["role"],
-            invited_by=request.user,
+            acting_user=request.user,
             request=request,
         )
     except ApplicationError as exc:
@@ -202,7 +202,7 @@ def team_change_role(request: HttpRequest, membership_id: int) -> HttpResponse:
     return _run(
         request,
         lambda: membership_change_role(
-            membership=membership, role=role, actor=request.user, request=request
+            membership=membership, role=role, acting_user=request.user, request=request
         ),
         f"{membership.user.email} is now {role}.",
     )
@@ -214,7 +214,7 @@ def team_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
     membership = _member(request, membership_id)
     return _run(
         request,
-        lambda: membership_remove(membership=membership, actor=request.user, request=request),
+        lambda: membership_remove(membership=membership, acting_user=request.user, request=request),
         f"Removed {membership.user.email}.",
     )
 
@@ -226,7 +226,10 @@ def team_transfer(request: HttpRequest, membership_id: int) -> HttpResponse:
     return _run(
         request,
         lambda: membership_transfer_ownership(
-            tenant=request.tenant, to_membership=membership, actor=request.user, request=request
+            tenant=request.tenant,
+            to_membership=membership,
+            acting_user=request.user,
+            request=request,
         ),
         f"{membership.user.email} now owns this store.",
     )
@@ -236,7 +239,7 @@ def team_transfer(request: HttpRequest, membership_id: int) -> HttpResponse:
 @store_member_required("view")
 def team_leave(request: HttpRequest) -> HttpResponse:
     try:
-        membership_remove(membership=request.membership, actor=request.user, request=request)
+        membership_remove(membership=request.membership, acting_user=request.user, request=request)
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return render(request, "users/team.html", _team_context(request), status=exc.status_code)

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 def test_create_is_audited_once_without_the_secret(alpha):
     user = UserFactory(email="dev@alpha.test")
 
-    api_key, plaintext = api_key_for(alpha, name="Sync", scopes=["ingest"], created_by=user)
+    api_key, plaintext = api_key_for(alpha, name="Sync", scopes=["ingest"], acting_user=user)
 
     with tenant_context(alpha):
         events = list(AuditEvent.objects.filter(action="api_key.created"))
@@ -78,9 +78,9 @@ def test_revoke_is_audited_once_and_a_second_revoke_is_409(alpha):
     api_key, _ = api_key_for(alpha, name="Old")
 
     with tenant_context(alpha):
-        api_key_revoke(api_key=api_key, actor=user)
+        api_key_revoke(api_key=api_key, acting_user=user)
         with pytest.raises(ApplicationError) as raised:
-            api_key_revoke(api_key=api_key, actor=user)
+            api_key_revoke(api_key=api_key, acting_user=user)
         revoked = ApiKey.objects.get(pk=api_key.pk)
         events = list(AuditEvent.objects.filter(action="api_key.revoked"))
 

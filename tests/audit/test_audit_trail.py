@@ -147,7 +147,7 @@ def test_every_action_keeps_its_stored_string():
 
 def test_every_call_site_passes_a_member():
     """No audit call in apps/ spells an action as a string (a typo would only fail at run time)."""
-    calls = ("audit_record", "billing_audit", "_store_audit", "_audit")
+    calls = ("audit_record", "billing_audit", "store_audit", "_audit")
     literal = []
     for path in (Path(settings.BASE_DIR) / "apps").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -238,8 +238,8 @@ def test_tenant_lifecycle_is_audited_once_each_in_the_operators_trail(db):
     operator = UserFactory(email="ops@shelfsense.test", is_staff=True)
 
     tenant = tenant_create(slug="kappa", name="Kappa", owner=owner)
-    tenant_suspend(tenant=tenant, reason="unpaid", actor=operator)
-    tenant_reactivate(tenant=tenant, actor=operator)
+    tenant_suspend(tenant=tenant, reason="unpaid", acting_user=operator)
+    tenant_reactivate(tenant=tenant, acting_user=operator)
 
     connection.set_schema_to_public()
     events = list(AuditEvent.objects.filter(target_type="tenant", target_id="kappa").order_by("id"))

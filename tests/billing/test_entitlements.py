@@ -70,12 +70,12 @@ def test_webhooks_need_a_plan_that_has_them(alpha, subscribe, settings):
 
 def test_members_and_pending_invitations_share_the_plans_seats(alpha, subscribe):
     owner = MembershipFactory(tenant=alpha, role="owner").user
-    membership_invite(tenant=alpha, email="second@example.test", role="analyst", invited_by=owner)
+    membership_invite(tenant=alpha, email="second@example.test", role="analyst", acting_user=owner)
 
     # Free has 2 seats: the owner and the pending invitation hold them
     with pytest.raises(ApplicationError) as refused:
         membership_invite(
-            tenant=alpha, email="third@example.test", role="analyst", invited_by=owner
+            tenant=alpha, email="third@example.test", role="analyst", acting_user=owner
         )
 
     assert refused.value.code == "plan_upgrade_required"
@@ -88,7 +88,7 @@ def test_members_and_pending_invitations_share_the_plans_seats(alpha, subscribe)
     assert Invitation.objects.filter(tenant=alpha, email="third@example.test").count() == 0
 
     subscribe(alpha, "starter")
-    membership_invite(tenant=alpha, email="third@example.test", role="analyst", invited_by=owner)
+    membership_invite(tenant=alpha, email="third@example.test", role="analyst", acting_user=owner)
 
 
 def test_an_invitation_cannot_be_accepted_once_the_seats_are_gone(alpha, subscribe):
@@ -96,13 +96,13 @@ def test_an_invitation_cannot_be_accepted_once_the_seats_are_gone(alpha, subscri
     owner = MembershipFactory(tenant=alpha, role="owner").user
     MembershipFactory(tenant=alpha, role="admin")
     invitation = membership_invite(
-        tenant=alpha, email="late@example.test", role="analyst", invited_by=owner
+        tenant=alpha, email="late@example.test", role="analyst", acting_user=owner
     )
     subscription.plan = subscription.plan.__class__.objects.get(code="free")
     subscription.save()
 
     with pytest.raises(ApplicationError) as refused:
-        invitation_accept(invitation=invitation, user=UserFactory(email="late@example.test"))
+        invitation_accept(invitation=invitation, acting_user=UserFactory(email="late@example.test"))
 
     assert refused.value.code == "plan_upgrade_required"
     assert Membership.objects.filter(tenant=alpha).count() == 2
@@ -121,11 +121,11 @@ def test_trainings_a_day_count_todays_member_starts_and_spare_staff_commands(alp
         ModelVersion.objects.filter(pk=yesterday.pk).update(
             created_at=timezone.now() - timedelta(days=1)
         )
-        first = recommendation_services.model_version_start(started_by=member, dispatch=False)
+        first = recommendation_services.model_version_start(acting_user=member, dispatch=False)
         ModelVersion.objects.filter(pk=first.pk).update(status=ModelVersion.Status.FAILED)
 
         with pytest.raises(ApplicationError) as refused:
-            recommendation_services.model_version_start(started_by=member, dispatch=False)
+            recommendation_services.model_version_start(acting_user=member, dispatch=False)
         assert refused.value.message == (
             "The Free plan includes 1 training a day, all in use. Upgrade to Starter on the "
             "billing page."

@@ -169,7 +169,7 @@ def live_store(django_db_setup, django_db_blocker, tmp_path_factory):
         analyst = User.objects.create_user(email="browser-analyst@example.test")
         Membership.objects.create(user=analyst, tenant=tenant, role=Membership.Role.ANALYST)
         membership_invite(
-            tenant=tenant, email="teammate@example.test", role="developer", invited_by=owner
+            tenant=tenant, email="teammate@example.test", role="developer", acting_user=owner
         )
         connection.set_schema_to_public()
 

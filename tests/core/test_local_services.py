@@ -34,7 +34,15 @@ def _manage(services_file: Path, *args: str) -> subprocess.CompletedProcess:
         key: value
         for key, value in os.environ.items()
         # SHELFSENSE_PROCESS: set in this process once a test imported config.asgi/wsgi
-        if key not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "SHELFSENSE_PROCESS")
+        if key
+        not in (
+            "DATABASE_URL",
+            "REDIS_URL",
+            "DJANGO_SETTINGS_MODULE",
+            "SHELFSENSE_PROCESS",
+            "PUBLIC_PORT",
+            "WEB_PORT",
+        )
     }
     env.update(DATABASE_URL="", REDIS_URL="", LOCAL_SERVICES_FILE=str(services_file))
     return subprocess.run(  # noqa: S603 (our own interpreter and manage.py)
@@ -57,15 +65,18 @@ def test_list_tenants_uses_the_recorded_embedded_servers(alpha, beta, tmp_path):
     # given: the URLs that `make run`'s embedded servers recorded (here: this run's database)
     recorded = tmp_path / "services.env"
     recorded.write_text(f"DATABASE_URL={_test_database_url()}\nREDIS_URL={settings.REDIS_URL}\n")
+    # and the port `make run` serves on
+    (tmp_path / "run.env").write_text("PUBLIC_PORT=54321\n")
 
     result = _manage(recorded, "list_tenants")
 
     assert (result.returncode, result.stderr) == (0, "")
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["SLUG", "STATUS", "SCHEMA", "CREATED", "URL"]
-    listed = [line.split()[:3] for line in lines[1:-1]]
-    assert ["alpha", "active", "store_alpha"] in listed
-    assert ["beta", "active", "store_beta"] in listed
+    listed = {line.split()[0]: line.split() for line in lines[1:-1]}
+    assert listed["alpha"][:3] == ["alpha", "active", "store_alpha"]
+    assert listed["beta"][:3] == ["beta", "active", "store_beta"]
+    assert listed["alpha"][-1] == "http://alpha.localhost:54321/"
 
 
 def test_unreachable_database_is_one_line_naming_it(tmp_path):

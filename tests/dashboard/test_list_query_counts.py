@@ -20,7 +20,7 @@ def _audit_rows(tenant, count: int) -> None:
         for n in range(count):
             audit_record(
                 action=AuditAction.MODEL_ACTIVATED,
-                actor_user=UserFactory(),
+                acting_user=UserFactory(),
                 target_type="model_version",
                 target_id=str(n),
                 details={"n": n},

@@ -97,7 +97,7 @@ def test_failing_endpoint_is_retried_with_backoff_and_signed(
     def given():
         with tenant_context(tenant):
             endpoint, secret = webhook_endpoint_create(
-                url=receiver.url, kinds=["training.finished"], actor=owner
+                url=receiver.url, kinds=["training.finished"], acting_user=owner
             )
             notification_send(
                 kind="training.finished",
@@ -148,14 +148,14 @@ def test_delivery_fails_after_max_attempts_then_resends_by_hand(
     def given():
         with tenant_context(tenant):
             endpoint, _ = webhook_endpoint_create(
-                url=receiver.url, kinds=["usage.anomaly"], actor=owner
+                url=receiver.url, kinds=["usage.anomaly"], acting_user=owner
             )
             notification_send(kind="usage.anomaly", title="API traffic spike")
             return WebhookDelivery.objects.get(endpoint=endpoint).pk
 
     def resend(delivery):
         with tenant_context(tenant):
-            webhook_delivery_resend(delivery=delivery, actor=owner)
+            webhook_delivery_resend(delivery=delivery, acting_user=owner)
 
     try:
         delivery_id = committed(given)

@@ -278,13 +278,13 @@ def test_member_joined_notifies_the_owners_and_admins_only(
     owner = UserFactory(email="owner@alpha.test")
     with django_capture_on_commit_callbacks():
         invitation = membership_invite(
-            tenant=alpha, email="newbie@x.test", role="analyst", invited_by=owner
+            tenant=alpha, email="newbie@x.test", role="analyst", acting_user=owner
         )
     newbie = UserFactory(email="newbie@x.test")
 
     # when the invitation is accepted
     with django_capture_on_commit_callbacks() as callbacks:
-        membership = invitation_accept(invitation=invitation, user=newbie)
+        membership = invitation_accept(invitation=invitation, acting_user=newbie)
 
     # then the owner and the admin are told, in alpha only, with one push after commit
     title = "newbie@x.test joined the store"
@@ -312,12 +312,12 @@ def test_a_refused_acceptance_notifies_nobody(alpha, django_capture_on_commit_ca
             tenant=alpha,
             email="newbie@x.test",
             role="analyst",
-            invited_by=UserFactory(email="owner@alpha.test"),
+            acting_user=UserFactory(email="owner@alpha.test"),
         )
 
     # when another account tries to accept it
     with django_capture_on_commit_callbacks() as callbacks, pytest.raises(ApplicationError):
-        invitation_accept(invitation=invitation, user=UserFactory(email="mallory@x.test"))
+        invitation_accept(invitation=invitation, acting_user=UserFactory(email="mallory@x.test"))
 
     # then nothing was notified or scheduled
     assert rows(alpha) == []

@@ -39,9 +39,9 @@ def test_invite_then_accept_is_audited_once_each(alpha, django_capture_on_commit
     invitee = UserFactory(email="dana@x.test")
 
     with django_capture_on_commit_callbacks(execute=True):
-        membership_invite(tenant=alpha, email="Dana@X.test", role="developer", invited_by=owner)
+        membership_invite(tenant=alpha, email="Dana@X.test", role="developer", acting_user=owner)
     invitation = invitation_from_token(_token_from_mail())
-    membership = invitation_accept(invitation=invitation, user=invitee)
+    membership = invitation_accept(invitation=invitation, acting_user=invitee)
 
     assert mail.outbox[-1].to == ["dana@x.test"]
     assert (membership.role, membership.user) == ("developer", invitee)
@@ -64,7 +64,7 @@ def test_an_invitation_for_someone_else_is_refused(alpha):
     intruder = UserFactory(email="b@x.test")
 
     with pytest.raises(ApplicationError) as raised:
-        invitation_accept(invitation=invitation, user=intruder)
+        invitation_accept(invitation=invitation, acting_user=intruder)
 
     assert (raised.value.status_code, raised.value.code) == (403, "wrong_account")
     assert not Membership.objects.filter(user=intruder).exists()
@@ -87,7 +87,7 @@ def test_decline_is_audited_and_closes_the_invitation(alpha):
     assert invitation.status == "declined"
     assert len(_events(alpha, "member.invitation_declined")) == 1
     with pytest.raises(ApplicationError) as raised:
-        invitation_accept(invitation=invitation, user=UserFactory(email="c@x.test"))
+        invitation_accept(invitation=invitation, acting_user=UserFactory(email="c@x.test"))
     assert raised.value.code == "invitation_closed"
 
 
@@ -95,7 +95,7 @@ def test_an_analyst_cannot_invite_and_nothing_is_written(alpha):
     analyst = MembershipFactory(tenant=alpha, role="analyst").user
 
     with pytest.raises(ApplicationError) as raised:
-        membership_invite(tenant=alpha, email="x@x.test", role="analyst", invited_by=analyst)
+        membership_invite(tenant=alpha, email="x@x.test", role="analyst", acting_user=analyst)
 
     assert raised.value.status_code == 403
     assert Invitation.objects.count() == 0
@@ -117,8 +117,8 @@ def test_role_change_and_removal_are_audited_with_before_and_after(alpha):
     owner = MembershipFactory(tenant=alpha, role="owner").user
     member = MembershipFactory(tenant=alpha, role="analyst", user=UserFactory(email="m@x.test"))
 
-    membership_change_role(membership=member, role="developer", actor=owner)
-    membership_remove(membership=member, actor=owner)
+    membership_change_role(membership=member, role="developer", acting_user=owner)
+    membership_remove(membership=member, acting_user=owner)
 
     changed = _events(alpha, "member.role_changed")
     removed = _events(alpha, "member.removed")
@@ -136,9 +136,9 @@ def test_the_last_owner_can_neither_leave_nor_be_demoted(alpha):
     owner = owner_membership.user
 
     with pytest.raises(ApplicationError) as leaving:
-        membership_remove(membership=owner_membership, actor=owner)
+        membership_remove(membership=owner_membership, acting_user=owner)
     with pytest.raises(ApplicationError) as demoting:
-        membership_change_role(membership=owner_membership, role="admin", actor=owner)
+        membership_change_role(membership=owner_membership, role="admin", acting_user=owner)
 
     assert (leaving.value.code, demoting.value.code) == ("last_owner", "last_owner")
     owner_membership.refresh_from_db()
@@ -152,7 +152,7 @@ def test_an_admin_cannot_touch_an_owner(alpha):
     admin = MembershipFactory(tenant=alpha, role="admin").user
 
     with pytest.raises(ApplicationError) as raised:
-        membership_change_role(membership=owner_membership, role="analyst", actor=admin)
+        membership_change_role(membership=owner_membership, role="analyst", acting_user=admin)
 
     assert raised.value.status_code == 403
     owner_membership.refresh_from_db()
@@ -163,7 +163,7 @@ def test_transfer_ownership_swaps_roles_in_one_audited_event(alpha):
     owner = MembershipFactory(tenant=alpha, role="owner", user=UserFactory(email="o@x.test"))
     heir = MembershipFactory(tenant=alpha, role="developer", user=UserFactory(email="h@x.test"))
 
-    membership_transfer_ownership(tenant=alpha, to_membership=heir, actor=owner.user)
+    membership_transfer_ownership(tenant=alpha, to_membership=heir, acting_user=owner.user)
 
     owner.refresh_from_db()
     heir.refresh_from_db()

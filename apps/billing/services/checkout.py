@@ -21,7 +21,7 @@ from apps.users.models import User
 
 
 @transaction.atomic
-def billing_customer_ensure(*, tenant: Tenant, user: User, request=None) -> Subscription:
+def billing_customer_ensure(*, tenant: Tenant, acting_user: User, request=None) -> Subscription:
     """The store's Stripe customer, created once (idempotency key per store, so a retry after
     a rolled-back transaction gets the same customer back). Audited as
     `billing.customer_created`."""
@@ -31,7 +31,7 @@ def billing_customer_ensure(*, tenant: Tenant, user: User, request=None) -> Subs
     try:
         customer = stripe_client().v1.customers.create(
             {
-                "email": user.email,
+                "email": acting_user.email,
                 "name": tenant.name,
                 "metadata": {
                     "tenant_id": str(tenant.pk),
@@ -49,13 +49,15 @@ def billing_customer_ensure(*, tenant: Tenant, user: User, request=None) -> Subs
         tenant=tenant,
         action=AuditAction.BILLING_CUSTOMER_CREATED,
         details={"stripe_customer_id": customer.id},
-        actor_user=user,
+        acting_user=acting_user,
         request=request,
     )
     return sub
 
 
-def checkout_session_start(*, tenant: Tenant, plan_code: str, user: User, request=None) -> str:
+def checkout_session_start(
+    *, tenant: Tenant, plan_code: str, acting_user: User, request=None
+) -> str:
     """Start a Stripe Checkout Session (mode=subscription) for `plan_code`; returns its URL.
 
     Raises ApplicationError: 400 unknown plan (field `plan`); 409 `plan_not_purchasable` (no
@@ -81,7 +83,7 @@ def checkout_session_start(*, tenant: Tenant, plan_code: str, user: User, reques
             code="subscription_exists",
             status_code=409,
         )
-    sub = billing_customer_ensure(tenant=tenant, user=user, request=request)
+    sub = billing_customer_ensure(tenant=tenant, acting_user=acting_user, request=request)
     line_items: list[dict[str, Any]] = [{"price": plan.stripe_price_id, "quantity": 1}]
     if plan.stripe_metered_price_id:
         line_items.append({"price": plan.stripe_metered_price_id})

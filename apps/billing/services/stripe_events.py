@@ -28,6 +28,7 @@ from apps.billing.services.subscriptions import (
     subscription_locked,
 )
 from apps.billing.store_notices import billing_audit, billing_notify
+from apps.core.dispatch import dispatch_on_commit
 from apps.core.errors import ApplicationError
 from apps.tenants.models import Tenant
 from apps.tenants.selectors import store_url
@@ -90,7 +91,7 @@ def _stripe_event_store(data: dict[str, Any]) -> tuple[StripeEvent, bool]:
 def _schedule_event_processing(stripe_event_id: str) -> None:
     from apps.billing.tasks import stripe_event_process_task
 
-    transaction.on_commit(lambda: stripe_event_process_task.delay(stripe_event_id=stripe_event_id))
+    dispatch_on_commit(stripe_event_process_task, stripe_event_id=stripe_event_id)
 
 
 def stripe_event_process(*, stripe_event_id: str) -> str:

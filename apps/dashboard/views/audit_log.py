@@ -64,7 +64,7 @@ def audit_export(request: HttpRequest) -> HttpResponse:
             return HttpResponse("Invalid dates.", status=400, content_type="text/plain")
         since, until = _audit_bounds(form)
     out = io.StringIO()
-    audit_export_csv(out=out, since=since, until=until, actor_user=request.user, request=request)
+    audit_export_csv(out=out, since=since, until=until, acting_user=request.user, request=request)
     response = HttpResponse(out.getvalue(), content_type="text/csv")
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = (

@@ -93,7 +93,7 @@ def experiment_create(request: HttpRequest) -> HttpResponse:
     rows = _arm_rows(request)
     try:
         experiment = recommendation_services.experiment_create(
-            name=name, arms=_arms(rows), actor_user=request.user, request=request
+            name=name, arms=_arms(rows), acting_user=request.user, request=request
         )
     except ApplicationError as exc:
         return render(
@@ -133,7 +133,7 @@ def experiment_stop(request: HttpRequest, experiment_id: int) -> HttpResponse:
     experiment = _experiment_or_404(experiment_id)
     try:
         recommendation_services.experiment_stop(
-            experiment=experiment, actor_user=request.user, request=request
+            experiment=experiment, acting_user=request.user, request=request
         )
         messages.success(request, f"Experiment {experiment.name!r} stopped.")
     except ApplicationError as exc:

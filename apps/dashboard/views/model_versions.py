@@ -36,7 +36,7 @@ def model_train(request: HttpRequest) -> HttpResponse:
     page, which shows the running version."""
     try:
         version = recommendation_services.model_version_start(
-            started_by=request.user, request=request
+            acting_user=request.user, request=request
         )
     except ApplicationError as exc:
         if wants_json(request):
@@ -63,7 +63,7 @@ def model_activate(request: HttpRequest, number: int) -> HttpResponse:
         raise Http404(exc.message) from exc
     try:
         recommendation_services.model_version_activate(
-            version=version, actor_user=request.user, request=request
+            version=version, acting_user=request.user, request=request
         )
         messages.success(request, f"{version.label} now serves this store.")
     except ApplicationError as exc:
@@ -76,7 +76,7 @@ def model_activate(request: HttpRequest, number: int) -> HttpResponse:
 def model_rollback(request: HttpRequest) -> HttpResponse:
     try:
         version = recommendation_services.model_version_rollback(
-            actor_user=request.user, request=request
+            acting_user=request.user, request=request
         )
         messages.success(request, f"Rolled back: {version.label} serves this store again.")
     except ApplicationError as exc:

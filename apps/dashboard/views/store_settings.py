@@ -88,7 +88,7 @@ def settings_store(request: HttpRequest) -> HttpResponse:
             store_rename(
                 tenant=request.tenant,
                 name=form.cleaned_data["name"],
-                actor=request.user,
+                acting_user=request.user,
                 request=request,
             )
             messages.success(request, "Store name saved.")
@@ -109,7 +109,7 @@ def settings_currency(request: HttpRequest) -> HttpResponse:
             store_currency_set(
                 tenant=request.tenant,
                 currency=form.cleaned_data["currency"],
-                actor=request.user,
+                acting_user=request.user,
                 request=request,
             )
             messages.success(request, "Currency saved.")
@@ -135,7 +135,7 @@ def webhook_create(request: HttpRequest) -> HttpResponse:
                 kinds=form.cleaned_data["kinds"],
                 endpoint_format=form.cleaned_data["endpoint_format"],
                 description=form.cleaned_data["description"],
-                actor=request.user,
+                acting_user=request.user,
                 request=request,
             )
         except ApplicationError as exc:
@@ -167,7 +167,7 @@ def _endpoint_or_404(endpoint_id: int) -> WebhookEndpoint:
 def webhook_delete(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     endpoint = _endpoint_or_404(endpoint_id)
     notification_services.webhook_endpoint_delete(
-        endpoint=endpoint, actor=request.user, request=request
+        endpoint=endpoint, acting_user=request.user, request=request
     )
     messages.success(request, f"Webhook {endpoint.url} deleted.")
     return redirect("dashboard:settings")
@@ -178,7 +178,7 @@ def webhook_delete(request: HttpRequest, endpoint_id: int) -> HttpResponse:
 def webhook_rotate(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     endpoint = _endpoint_or_404(endpoint_id)
     secret = notification_services.webhook_endpoint_rotate_secret(
-        endpoint=endpoint, actor=request.user, request=request
+        endpoint=endpoint, acting_user=request.user, request=request
     )
     return render(
         request,
@@ -195,7 +195,7 @@ def delivery_resend(request: HttpRequest, delivery_id: int) -> HttpResponse:
         raise Http404("No such delivery.")
     try:
         notification_services.webhook_delivery_resend(
-            delivery=delivery, actor=request.user, request=request
+            delivery=delivery, acting_user=request.user, request=request
         )
         messages.success(request, f"Delivery {delivery.pk} queued to be sent again.")
     except ApplicationError as exc:

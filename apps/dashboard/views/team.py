@@ -21,7 +21,7 @@ def invitation_revoke_view(request: HttpRequest, invitation_id: int) -> HttpResp
     if invitation is None:
         raise Http404("No such invitation.")
     try:
-        invitation_revoke(invitation=invitation, actor=request.user, request=request)
+        invitation_revoke(invitation=invitation, acting_user=request.user, request=request)
         messages.success(request, f"Invitation of {invitation.email} revoked.")
     except ApplicationError as exc:
         messages.error(request, exc.message)

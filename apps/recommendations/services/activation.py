@@ -18,6 +18,7 @@ from apps.recommendations import cache as rcache
 from apps.recommendations.models import ModelVersion
 from apps.recommendations.services.common import MODELS_LINK, store_schema
 from apps.recommendations.services.precompute import Precompute, recommendations_precompute
+from apps.users.models import User
 
 
 def _ndcg_text(ndcg: float | None) -> str:
@@ -36,7 +37,7 @@ def active_version_swap(
     previous: ModelVersion | None,
     action: AuditAction,
     reason: str = "",
-    actor_user=None,
+    acting_user: User | None = None,
     actor_api_key=None,
     actor_label: str = "",
     request: HttpRequest | None = None,
@@ -55,7 +56,7 @@ def active_version_swap(
     version.save(update_fields=["status", "activated_at"])
     audit_record(
         action=action,
-        actor_user=actor_user,
+        acting_user=acting_user,
         actor_api_key=actor_api_key,
         actor_label=actor_label,
         target_type="model_version",
@@ -102,7 +103,7 @@ def active_version_swap(
 def model_version_activate(
     *,
     version: ModelVersion,
-    actor_user=None,
+    acting_user: User | None = None,
     actor_api_key=None,
     actor_label: str = "",
     reason: str = "",
@@ -130,7 +131,7 @@ def model_version_activate(
         previous=previous,
         action=AuditAction.MODEL_ACTIVATED,
         reason=reason or "manual",
-        actor_user=actor_user,
+        acting_user=acting_user,
         actor_api_key=actor_api_key,
         actor_label=actor_label,
         request=request,
@@ -141,7 +142,7 @@ def model_version_activate(
 @transaction.atomic
 def model_version_rollback(
     *,
-    actor_user=None,
+    acting_user: User | None = None,
     actor_api_key=None,
     actor_label: str = "",
     request: HttpRequest | None = None,
@@ -171,7 +172,7 @@ def model_version_rollback(
         previous=current,
         action=AuditAction.MODEL_ROLLED_BACK,
         reason=f"rollback from v{current.number}" if current else "rollback",
-        actor_user=actor_user,
+        acting_user=acting_user,
         actor_api_key=actor_api_key,
         actor_label=actor_label,
         request=request,

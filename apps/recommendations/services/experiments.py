@@ -15,6 +15,7 @@ from apps.core.errors import ApplicationError
 from apps.recommendations import cache as rcache
 from apps.recommendations.models import Experiment, ExperimentArm, ModelVersion
 from apps.recommendations.services.common import store_schema
+from apps.users.models import User
 
 
 def _arm_error(index: int, field: str, message: str) -> ApplicationError:
@@ -28,7 +29,7 @@ def experiment_create(
     *,
     name: str,
     arms: list[dict[str, Any]],
-    actor_user=None,
+    acting_user: User | None = None,
     actor_api_key=None,
     actor_label: str = "",
     request: HttpRequest | None = None,
@@ -102,7 +103,7 @@ def experiment_create(
     try:
         with transaction.atomic():
             experiment = Experiment.objects.create(
-                name=name, created_by_label=actor_label or getattr(actor_user, "email", "")
+                name=name, created_by_label=actor_label or getattr(acting_user, "email", "")
             )
     except IntegrityError as exc:
         raise ApplicationError(
@@ -123,7 +124,7 @@ def experiment_create(
     )
     audit_record(
         action=AuditAction.EXPERIMENT_CREATED,
-        actor_user=actor_user,
+        acting_user=acting_user,
         actor_api_key=actor_api_key,
         actor_label=actor_label,
         target_type="experiment",
@@ -151,7 +152,7 @@ def experiment_create(
 def experiment_stop(
     *,
     experiment: Experiment,
-    actor_user=None,
+    acting_user: User | None = None,
     actor_api_key=None,
     actor_label: str = "",
     request: HttpRequest | None = None,
@@ -169,7 +170,7 @@ def experiment_stop(
     experiment.save(update_fields=["status", "stopped_at"])
     audit_record(
         action=AuditAction.EXPERIMENT_STOPPED,
-        actor_user=actor_user,
+        acting_user=acting_user,
         actor_api_key=actor_api_key,
         actor_label=actor_label,
         target_type="experiment",

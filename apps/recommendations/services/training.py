@@ -41,6 +41,7 @@ from apps.recommendations.training import (
     interactions_read,
     training_window,
 )
+from apps.users.models import User
 from ml.data import Interactions
 from ml.pipeline import TrainingConfig, train
 
@@ -68,7 +69,7 @@ def _fail_abandoned_trainings() -> None:
 @transaction.atomic
 def model_version_start(
     *,
-    started_by=None,
+    acting_user: User | None = None,
     actor_label: str = "",
     config: dict[str, Any] | None = None,
     dispatch: bool = True,
@@ -102,14 +103,14 @@ def model_version_start(
         ) from exc
     _fail_abandoned_trainings()
     number = (ModelVersion.objects.aggregate(n=Max("number"))["n"] or 0) + 1
-    label = actor_label or (getattr(started_by, "email", "") if started_by else "") or "system"
+    label = actor_label or (getattr(acting_user, "email", "") if acting_user else "") or "system"
     try:
         with transaction.atomic():
             version = ModelVersion.objects.create(
                 number=number,
                 status=ModelVersion.Status.TRAINING,
                 config=clean,
-                started_by_id=started_by.pk if started_by is not None else None,
+                started_by_id=acting_user.pk if acting_user is not None else None,
                 started_by_label=label[:255],
             )
     except IntegrityError as exc:
@@ -120,7 +121,7 @@ def model_version_start(
         ) from exc
     audit_record(
         action=AuditAction.MODEL_TRAINING_STARTED,
-        actor_user=started_by,
+        acting_user=acting_user,
         actor_label=actor_label,
         target_type="model_version",
         target_id=str(version.number),

@@ -1,22 +1,18 @@
-"""Writes of notifications: fan-out to members and channels, preferences, webhook endpoints and
-their deliveries. Pushes, emails and webhook deliveries leave only after the transaction that
-created them commits."""
+"""Store webhook endpoints (create, rotate the secret, delete; audited) and their deliveries: one
+signed HTTP attempt at a time with retries backing off, and a manual resend. No transaction is held
+open during an HTTP call."""
 
 from __future__ import annotations
 
 import ipaddress
-import json
 import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -26,174 +22,17 @@ from apps.audit.services import audit_record
 from apps.billing.entitlements import plan_feature_require
 from apps.core.dispatch import dispatch_on_commit
 from apps.core.errors import ApplicationError
-from apps.core.live import store_push_on_commit
-from apps.notifications import anomaly, selectors
-from apps.notifications.kinds import KINDS, Channel
 from apps.notifications.models import (
-    Notification,
-    NotificationPreference,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
 )
+from apps.notifications.services.sending import kind_validate
 from apps.notifications.signing import SIGNATURE_HEADER, signature_header, webhook_secret_generate
-from apps.tenants.selectors import store_url
 from apps.users.models import User
 
 WEBHOOK_TIMEOUT_SECONDS = 5.0
 RESPONSE_EXCERPT_CHARS = 300
-
-
-def _validate_kind(kind: str) -> None:
-    if kind not in KINDS:
-        raise ApplicationError(f"Unknown notification kind: {kind}.", fields={"kind": ["unknown"]})
-
-
-@transaction.atomic
-def notification_send(
-    *,
-    kind: str,
-    title: str,
-    body: str = "",
-    link: str = "",
-    severity: str | None = None,
-    data: dict[str, Any] | None = None,
-    user_ids: Iterable[int] | None = None,
-) -> list[Notification]:
-    """Notify the members of the connection's store (or only `user_ids` among them) of one
-    event of `kind`.
-
-    Each member gets an in-app notification (pushed live to their open dashboards) and/or an
-    email, as their preferences say; every active store webhook subscribed to `kind` gets a
-    signed delivery. Returns the in-app notifications created. Emails, deliveries and pushes
-    are dispatched on commit. Raises ApplicationError for an unknown kind.
-    """
-    from apps.notifications import tasks
-
-    _validate_kind(kind)
-    severity = severity or KINDS[kind].severity
-    data = data or {}
-    members = selectors.store_member_ids()
-    recipients = members if user_ids is None else [uid for uid in members if uid in set(user_ids)]
-    prefs = selectors.preference_matrix(user_ids=recipients)
-    now = timezone.now()
-
-    in_app = [uid for uid in recipients if prefs[uid][(kind, Channel.IN_APP)]]
-    created = Notification.objects.bulk_create(
-        Notification(
-            user_id=uid,
-            kind=kind,
-            severity=severity,
-            title=title[:200],
-            body=body,
-            link=link,
-            data=data,
-            created_at=now,
-        )
-        for uid in in_app
-    )
-    if created:
-        store_push_on_commit(
-            {
-                "type": "notification",
-                "kind": kind,
-                "severity": severity,
-                "title": title[:200],
-                "body": body,
-                "link": link,
-                "created_at": now.isoformat(),
-                # The consumer forwards the message only to these users, each with their own id.
-                "recipients": {str(n.user_id): n.pk for n in created},
-            }
-        )
-
-    for uid in recipients:
-        if prefs[uid][(kind, Channel.EMAIL)]:
-            dispatch_on_commit(
-                tasks.notification_email_send,
-                user_id=uid,
-                subject=f"[{connection.tenant.name}] {title[:150]}",
-                message=_email_text(body=body, link=link),
-            )
-
-    body_json = json.dumps(
-        {
-            "kind": kind,
-            "severity": severity,
-            "store": connection.tenant.slug,
-            "title": title,
-            "body": body,
-            "link": store_url(connection.tenant, link) if link else "",
-            "data": data,
-            "created_at": now.isoformat(),
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    for endpoint in WebhookEndpoint.objects.filter(is_active=True, kinds__contains=[kind]):
-        delivery = WebhookDelivery.objects.create(
-            endpoint=endpoint,
-            kind=kind,
-            body=body_json
-            if endpoint.format == WebhookEndpoint.Format.SHELFSENSE
-            else _slack_body(title=title, body=body, link=link, severity=severity),
-        )
-        dispatch_on_commit(tasks.webhook_deliver, delivery_id=delivery.pk)
-    return created
-
-
-def _email_text(*, body: str, link: str) -> str:
-    lines = [body] if body else []
-    if link:
-        lines.append(store_url(connection.tenant, link))
-    lines.append("")
-    lines.append("Change which notifications you get by email in Settings → Notifications.")
-    return "\n\n".join(lines)
-
-
-def _slack_body(*, title: str, body: str, link: str, severity: str) -> str:
-    icon = {"critical": ":rotating_light:", "warning": ":warning:"}.get(severity, ":bell:")
-    text = f"{icon} *{title}* ({connection.tenant.name})"
-    if body:
-        text += f"\n{body}"
-    if link:
-        text += f"\n<{store_url(connection.tenant, link)}|Open in ShelfSense>"
-    return json.dumps({"text": text}, separators=(",", ":"))
-
-
-def notification_email_deliver(*, user_id: int, subject: str, message: str) -> bool:
-    """Send one notification email through Django's email backend; False when the user no
-    longer exists or is inactive. SMTP errors propagate for the task to retry."""
-    user = User.objects.filter(pk=user_id, is_active=True).first()
-    if user is None:
-        return False
-    send_mail(subject, message, settings.DEFAULT_FROM_EMAIL, [user.email])
-    return True
-
-
-@transaction.atomic
-def notification_mark_read(*, user: User, notification_ids: list[int] | None = None) -> int:
-    """Mark the user's notifications read (all unread ones when `notification_ids` is None);
-    returns how many changed. Ids of other users' notifications are ignored."""
-    unread = Notification.objects.filter(user_id=user.pk, read=False)
-    if notification_ids is not None:
-        unread = unread.filter(pk__in=notification_ids)
-    return unread.update(read=True, read_at=timezone.now())
-
-
-@transaction.atomic
-def notification_preferences_set(*, user: User, choices: dict[tuple[str, str], bool]) -> None:
-    """Store the user's choice for each (kind, personal channel) given."""
-    for (kind, channel), enabled in choices.items():
-        _validate_kind(kind)
-        if channel not in Channel.PERSONAL:
-            raise ApplicationError(f"Unknown channel: {channel}.", fields={"channel": ["unknown"]})
-        NotificationPreference.objects.update_or_create(
-            user_id=user.pk, kind=kind, channel=channel, defaults={"enabled": bool(enabled)}
-        )
-
-
-# --- Webhooks -------------------------------------------------------------------------------
 
 
 def _host_is_private(hostname: str) -> bool:
@@ -232,7 +71,7 @@ def webhook_endpoint_create(
     kinds: list[str],
     endpoint_format: str = WebhookEndpoint.Format.SHELFSENSE,
     description: str = "",
-    actor: User | None = None,
+    acting_user: User | None = None,
     request: HttpRequest | None = None,
 ) -> tuple[WebhookEndpoint, str]:
     """Add an outgoing webhook for `kinds`; returns (endpoint, signing secret). The secret is
@@ -245,7 +84,7 @@ def webhook_endpoint_create(
     if not kinds:
         raise ApplicationError("Choose at least one kind.", fields={"kinds": ["required"]})
     for kind in kinds:
-        _validate_kind(kind)
+        kind_validate(kind)
     secret = webhook_secret_generate()
     endpoint = WebhookEndpoint.objects.create(
         url=url.strip(),
@@ -253,11 +92,11 @@ def webhook_endpoint_create(
         format=endpoint_format,
         description=description.strip()[:200],
         secret=secret,
-        created_by_id=actor.pk if actor else None,
+        created_by_id=acting_user.pk if acting_user else None,
     )
     audit_record(
         action=AuditAction.WEBHOOK_CREATED,
-        actor_user=actor,
+        acting_user=acting_user,
         target_type="webhook_endpoint",
         target_id=str(endpoint.pk),
         details={"url": endpoint.url, "kinds": endpoint.kinds, "format": endpoint.format},
@@ -268,14 +107,17 @@ def webhook_endpoint_create(
 
 @transaction.atomic
 def webhook_endpoint_rotate_secret(
-    *, endpoint: WebhookEndpoint, actor: User | None = None, request: HttpRequest | None = None
+    *,
+    endpoint: WebhookEndpoint,
+    acting_user: User | None = None,
+    request: HttpRequest | None = None,
 ) -> str:
     endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
     endpoint.secret = webhook_secret_generate()
     endpoint.save(update_fields=["secret"])
     audit_record(
         action=AuditAction.WEBHOOK_SECRET_ROTATED,
-        actor_user=actor,
+        acting_user=acting_user,
         target_type="webhook_endpoint",
         target_id=str(endpoint.pk),
         request=request,
@@ -285,11 +127,14 @@ def webhook_endpoint_rotate_secret(
 
 @transaction.atomic
 def webhook_endpoint_delete(
-    *, endpoint: WebhookEndpoint, actor: User | None = None, request: HttpRequest | None = None
+    *,
+    endpoint: WebhookEndpoint,
+    acting_user: User | None = None,
+    request: HttpRequest | None = None,
 ) -> None:
     audit_record(
         action=AuditAction.WEBHOOK_DELETED,
-        actor_user=actor,
+        acting_user=acting_user,
         target_type="webhook_endpoint",
         target_id=str(endpoint.pk),
         details={"url": endpoint.url},
@@ -393,7 +238,10 @@ def webhook_delivery_attempt(*, delivery_id: int, manual: bool = False) -> float
 
 @transaction.atomic
 def webhook_delivery_resend(
-    *, delivery: WebhookDelivery, actor: User | None = None, request: HttpRequest | None = None
+    *,
+    delivery: WebhookDelivery,
+    acting_user: User | None = None,
+    request: HttpRequest | None = None,
 ) -> WebhookDelivery:
     """Send a delivery again, once, with a fresh signature (a manual attempt is not retried).
     Audited; the attempt is dispatched on commit."""
@@ -408,66 +256,10 @@ def webhook_delivery_resend(
     delivery.save(update_fields=["status"])
     audit_record(
         action=AuditAction.WEBHOOK_RESENT,
-        actor_user=actor,
+        acting_user=acting_user,
         target_type="webhook_delivery",
         target_id=str(delivery.pk),
         request=request,
     )
     dispatch_on_commit(tasks.webhook_deliver, delivery_id=delivery.pk, manual=True)
     return delivery
-
-
-# --- Usage anomalies ------------------------------------------------------------------------
-
-
-ANOMALY_TITLES = {
-    "spike": "API traffic spike",
-    "drop": "API traffic dropped",
-    "auth_failures": "Burst of API authentication failures",
-    "client_errors": "High API error rate",
-}
-
-
-def usage_anomaly_check(*, now: datetime | None = None) -> list[anomaly.Flag]:
-    """Evaluate the last complete minute of the connection's store against its baseline
-    (apps.notifications.anomaly). Each new flag (outside its rule's cooldown) writes an audit
-    event `usage.anomaly_flagged` and notifies the members (kind usage.anomaly) in one
-    transaction. Returns the flags raised."""
-    minute = anomaly.minute_of(now or timezone.now()) - 1
-    window, since = anomaly.usage_window(end_minute=minute, minutes=anomaly.BASELINE_MINUTES + 1)
-    if since is None:
-        return []
-    *history, current = window
-    first = max(0, len(history) - (minute - since))
-    raised = []
-    for flag in anomaly.detect(history[first:], current, minute):
-        if not anomaly.cooldown_claim(flag.rule):
-            continue
-        _usage_anomaly_raise(flag)
-        raised.append(flag)
-    return raised
-
-
-@transaction.atomic
-def _usage_anomaly_raise(flag: anomaly.Flag) -> None:
-    at = datetime.fromtimestamp(flag.minute * 60, tz=UTC)
-    details = {
-        "rule": flag.rule,
-        "minute": at.isoformat(),
-        "observed": round(flag.observed, 4),
-        "baseline": round(flag.baseline, 4),
-    }
-    audit_record(
-        action=AuditAction.USAGE_ANOMALY_FLAGGED,
-        actor_label="anomaly detector",
-        target_type="api_usage",
-        target_id=flag.rule,
-        details=details,
-    )
-    notification_send(
-        kind="usage.anomaly",
-        title=ANOMALY_TITLES[flag.rule],
-        body=flag.message,
-        link="/",
-        data=details,
-    )
