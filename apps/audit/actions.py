@@ -54,6 +54,7 @@ class AuditAction(models.TextChoices):
     # Store settings
     STORE_RENAMED = "store.renamed"
     STORE_CURRENCY_CHANGED = "store.currency_changed"
+    STORE_SEEN_TYPES_CHANGED = "store.seen_types_changed"
     # Stores (operators' trail)
     TENANT_CREATED = "tenant.created"
     TENANT_SUSPENDED = "tenant.suspended"

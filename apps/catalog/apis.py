@@ -169,7 +169,10 @@ class EventInput(serializers.Serializer):
     event_id = serializers.CharField(max_length=128, required=False, allow_null=True)
     user_id = serializers.CharField(max_length=128)
     item_id = serializers.CharField(max_length=128)
-    type = serializers.ChoiceField(choices=["view", "add_to_cart", "purchase", "rating", "click"])
+    type = serializers.ChoiceField(
+        choices=["view", "add_to_cart", "purchase", "rating", "click", "dismiss"],
+        help_text="dismiss: not interested (kept out of the shopper's recommendations).",
+    )
     value = serializers.FloatField(
         required=False, allow_null=True, help_text="Rating 1-5 (required), or a quantity > 0."
     )

@@ -57,6 +57,7 @@ class Event(models.Model):
         PURCHASE = "purchase", "Purchase"
         RATING = "rating", "Rating"
         CLICK = "click", "Click"
+        DISMISS = "dismiss", "Not interested"
 
     # NULL, not "": events without a client id are never deduplicated (partial unique index).
     event_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001

@@ -20,6 +20,7 @@ from apps.audit.services import audit_record
 from apps.billing.quotas import Reservation, ingest_reserve
 from apps.catalog import live
 from apps.catalog.models import Event, Item, Shopper
+from apps.catalog.recent import recent_events_push
 from apps.catalog.selectors import shopper_data
 from apps.catalog.signals import items_changed_on_commit
 from apps.catalog.validation import (
@@ -215,6 +216,7 @@ def events_ingest(
     if inserted:
         schema_name = connection.schema_name
         transaction.on_commit(lambda: _counters_after_commit(schema_name, inserted), robust=True)
+        transaction.on_commit(lambda: recent_events_push(schema_name, valid), robust=True)
     logger.debug(
         "events ingested",
         extra={"source": source, "accepted": result.accepted, "duplicates": result.duplicates},

@@ -20,7 +20,8 @@ import orjson
 from apps.core.ids import ID_MAX_LENGTH, id_normalize
 from apps.core.ids import id_problem as _id_rule_problem
 
-EVENT_TYPES = frozenset({"view", "add_to_cart", "purchase", "rating", "click"})
+# `dismiss`: "not interested" (kept out of the shopper's lists; not a training signal).
+EVENT_TYPES = frozenset({"view", "add_to_cart", "purchase", "rating", "click", "dismiss"})
 EVENT_FIELDS = frozenset(
     {"event_id", "user_id", "item_id", "type", "value", "timestamp", "recommendation_id"}
 )

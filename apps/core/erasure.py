@@ -40,6 +40,10 @@ logger = logging.getLogger(__name__)
 SHOPPER_KEY_FAMILIES: dict[str, str] = {
     # apps.recommendations.cache.list_key: recs:<version id>:u|a:<user id>
     "recommendation-lists": "recs:*:[ua]:{user_id}",
+    # apps.catalog.recent.recent_key: the shopper's last events, pushed by ingestion
+    "recent-events": "recent:{user_id}",
+    # apps.recommendations.cache.fresh_key: a list re-scored with the shopper's recent events
+    "fresh-lists": "fresh:[ua]:{user_id}",
     # apps.recommendations.cache.impressions_key: served lists waiting for PostgreSQL
     "impression-buffer": "recs:impressions",
     # this module's tombstones (kept on purpose: they are what makes the erasure hold)

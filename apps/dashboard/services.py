@@ -9,6 +9,7 @@ from django.http import HttpRequest
 
 from apps.audit.actions import AuditAction
 from apps.audit.services import audit_record
+from apps.catalog.validation import EVENT_TYPES
 from apps.core.errors import ApplicationError
 from apps.tenants.hosts import forget_tenant_hosts
 from apps.tenants.models import Tenant
@@ -76,6 +77,43 @@ def store_currency_set(
         target_type="store",
         target_id=tenant.slug,
         details={"from": old, "to": code},
+        request=request,
+    )
+    transaction.on_commit(forget_tenant_hosts)
+    return tenant
+
+
+@transaction.atomic
+def store_seen_types_set(
+    *,
+    tenant: Tenant,
+    event_types: list[str] | None,
+    acting_user: User,
+    request: HttpRequest | None = None,
+) -> Tenant:
+    """Choose which event types make an item "seen" (left out of the store's `exclude_seen`
+    lists from the next request on); None restores the defaults (purchase, rating, dismiss;
+    purchases not for repeat-buy models). Audited as `store.seen_types_changed`. Raises
+    ApplicationError 400 naming `seen_event_types` for an unknown type."""
+    chosen = None if event_types is None else sorted(set(event_types))
+    unknown = sorted(set(chosen or ()) - EVENT_TYPES)
+    if unknown:
+        raise ApplicationError(
+            f"Unknown event types: {', '.join(unknown)}.",
+            fields={"seen_event_types": [f"one of {', '.join(sorted(EVENT_TYPES))}"]},
+        )
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    old = tenant.seen_event_types
+    if old == chosen:
+        return tenant
+    tenant.seen_event_types = chosen
+    tenant.save(update_fields=["seen_event_types", "updated_at"])
+    audit_record(
+        action=AuditAction.STORE_SEEN_TYPES_CHANGED,
+        acting_user=acting_user,
+        target_type="store",
+        target_id=tenant.slug,
+        details={"from": old, "to": chosen},
         request=request,
     )
     transaction.on_commit(forget_tenant_hosts)

@@ -42,6 +42,7 @@ urlpatterns = [
     path("settings/", store_settings.settings_page, name="settings"),
     path("settings/store/", store_settings.settings_store, name="settings-store"),
     path("settings/currency/", store_settings.settings_currency, name="settings-currency"),
+    path("settings/seen-types/", store_settings.settings_seen_types, name="settings-seen-types"),
     path("settings/preferences/", store_settings.settings_preferences, name="settings-preferences"),
     path("settings/webhooks/", store_settings.webhook_create, name="webhook-create"),
     path(

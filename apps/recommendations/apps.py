@@ -22,6 +22,9 @@ class RecommendationsConfig(AppConfig):
             key_families=("recommendation-lists",),
         )
         erasure.register(
+            "fresh_lists", erasers.shopper_fresh_lists_erase, key_families=("fresh-lists",)
+        )
+        erasure.register(
             "impressions",
             erasers.shopper_impressions_erase,
             models=("recommendations.Impression",),

@@ -4,6 +4,8 @@ Keys (all through `apps.core.cache.tenant_key`, so they lead with the store's sc
 
 - `recs:<version id>:u:<user_id>`      precomputed / filled top-100 (seen items excluded)
 - `recs:<version id>:a:<user_id>`      the same with seen items allowed (`exclude_seen=false`)
+- `fresh:u|a:<user_id>`                a list re-scored with the shopper's events since training,
+                                        with the latest event it reflects (serving/fresh.py)
 - `recs:state`                          token changed on every activation, rollback and
                                         experiment start/stop: serving processes reload their
                                         state when it moves
@@ -45,6 +47,10 @@ def list_key(schema_name: str, version_id: int, user_id: str, *, exclude_seen: b
     return tenant_key(
         "recs", version_id, "u" if exclude_seen else "a", user_id, schema_name=schema_name
     )
+
+
+def fresh_key(schema_name: str, user_id: str, *, exclude_seen: bool = True) -> str:
+    return tenant_key("fresh", "u" if exclude_seen else "a", user_id, schema_name=schema_name)
 
 
 def _glob_escape(text: str) -> str:

@@ -9,7 +9,12 @@ import orjson
 from django.db import connection
 
 from apps.core.cache import redis_client
-from apps.recommendations.cache import impressions_key, lock_key, shopper_recommendation_keys
+from apps.recommendations.cache import (
+    fresh_key,
+    impressions_key,
+    lock_key,
+    shopper_recommendation_keys,
+)
 from apps.recommendations.impressions import impressions_flush
 from apps.recommendations.models import Impression
 from apps.recommendations.services import shopper_recommendations_forget
@@ -26,6 +31,15 @@ def shopper_lists_erase(user_id: str) -> int:
     if leftovers:
         removed += redis_client().delete(*leftovers)
     return removed
+
+
+def shopper_fresh_lists_erase(user_id: str) -> int:
+    """The shopper's re-scored lists (both variants). Raises redis.RedisError."""
+    schema = connection.schema_name
+    return redis_client().delete(
+        fresh_key(schema, user_id, exclude_seen=True),
+        fresh_key(schema, user_id, exclude_seen=False),
+    )
 
 
 def shopper_impressions_erase(user_id: str) -> int:

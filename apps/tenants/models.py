@@ -1,3 +1,4 @@
+from django.contrib.postgres.fields import ArrayField
 from django.core.validators import RegexValidator
 from django.db import models
 from django_tenants.models import DomainMixin, TenantMixin
@@ -21,6 +22,9 @@ class Tenant(TenantMixin):
     suspended_reason = models.CharField(max_length=255, blank=True)
     # ISO 4217 code of the store's prices and attributed revenue (analytics, dashboard).
     currency = models.CharField(max_length=3, default="USD")
+    # Event types that make an item "seen" (left out of `exclude_seen` lists as soon as the
+    # event arrives); null: the defaults (apps.recommendations.serving.fresh).
+    seen_event_types = ArrayField(models.CharField(max_length=16), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

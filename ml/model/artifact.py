@@ -16,12 +16,13 @@ from ml.candidates.popularity import TimeBins
 from ml.data import IdIndex, UserItemTable
 from ml.model.config import FORMAT_VERSION, STRATEGIES, ServingConfig
 from ml.model.features import FEATURE_NAMES
+from ml.model.fresh import FreshServing
 from ml.model.item_lists import ItemLists
 from ml.model.serving import BatchServing
 
 
 @dataclass
-class RecommenderModel(BatchServing, ItemLists):
+class RecommenderModel(BatchServing, ItemLists, FreshServing):
     """Trained artifact. Build it with :func:`fit_model`; restore it with :meth:`load`."""
 
     arrays: dict[str, np.ndarray]
@@ -69,6 +70,10 @@ class RecommenderModel(BatchServing, ItemLists):
         categories = a["categories"].tolist()
         self._item_cats = a["item_cats"]
         self._category_names = categories
+        self.user_cat_matrix = sp.csr_matrix(
+            (a["user_cat_data"], a["user_cat_indices"], a["user_cat_indptr"]),
+            shape=(len(self.user_index), len(categories)),
+        )
 
     # ------------------------------------------------------------------ properties
     @property

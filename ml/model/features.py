@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ml.data import DAY
+from ml.model.state import ShopperState, stored_state
 from ml.sparse_utils import csr_gather, csr_positions, take_at
 
 if TYPE_CHECKING:
@@ -52,25 +53,30 @@ FEATURE_NAMES = (
 
 
 def candidate_features(
-    model: RecommenderModel, u: np.ndarray, cands: np.ndarray, als_rank: np.ndarray
+    model: RecommenderModel,
+    shoppers: np.ndarray | ShopperState,
+    cands: np.ndarray,
+    als_rank: np.ndarray,
 ) -> np.ndarray:
-    """Feature matrix (len(u) * W, len(FEATURE_NAMES)) float32 for a candidate matrix.
+    """Feature matrix (b * W, len(FEATURE_NAMES)) float32 for a (b, W) candidate matrix.
 
-    Rows for -1 slots are filled but meaningless; callers mask them. Missing values are NaN
-    (LightGBM routes them explicitly).
+    ``shoppers`` is a :class:`~ml.model.state.ShopperState` (training cells or live history),
+    or model rows of known shoppers (their stored state). Rows for -1 slots are filled but
+    meaningless; callers mask them. Missing values are NaN (LightGBM routes them explicitly).
     """
+    s = shoppers if isinstance(shoppers, ShopperState) else stored_state(model, shoppers)
     a = model.arrays
     b, w = cands.shape
     valid = cands >= 0
     c = np.maximum(cands, 0)
-    ref = model.reference_ts
+    ref = s.ref[:, None]
     f = np.full((b, w, len(FEATURE_NAMES)), np.nan, dtype=np.float32)
     col = {name: j for j, name in enumerate(FEATURE_NAMES)}
 
     def put(name: str, value: np.ndarray) -> None:
         f[:, :, col[name]] = value
 
-    uf = a["user_factors"][u]
+    uf = s.factors
     vf = a["item_factors"][c]
     als = np.matmul(vf, uf[:, :, None])[:, :, 0]
     put("als_score", als)
@@ -81,14 +87,14 @@ def candidate_features(
     put("pop_log", np.log1p(a["n_users_item"][c]))
     trend = a["trending"]
     put("trend_share", trend[c] / max(float(trend.sum()), 1e-9))
-    t_u = a["user_last_ts"][u][:, None]
+    t_u = s.last_ts[:, None]
     put("pop_user_time_7d", model.bins.window_share(c, t_u, 7))
     put("pop_user_time_30d", model.bins.window_share(c, t_u, 30))
     first = a["item_first_ts"][c]
     put("item_age_at_user_days", (t_u - first) / DAY)
     put("item_age_days", (ref - first) / DAY)
 
-    recent = a["recent"][u]  # (b, R)
+    recent = s.recent  # (b, R)
     rmask = recent >= 0
     n_recent = np.maximum(rmask.sum(axis=1), 1)[:, None]
     if model.item_unit is not None:
@@ -114,9 +120,9 @@ def candidate_features(
             ),
         )
 
-    rows = np.broadcast_to(u[:, None], (b, w)).ravel()
+    rows = np.broadcast_to(s.rows[:, None], (b, w)).ravel()
     cols = cands.ravel()
-    t = model.table
+    t = s.table
 
     cell_pos = csr_positions(t.indptr, t.indices, model.n_items, rows, cols)
 
@@ -144,10 +150,7 @@ def candidate_features(
     cats = model._item_cats[c]  # (b, w, MAX_CATS)
     if cats.shape[-1] and (cats >= 0).any():
         n_cats = len(model._category_names)
-        user_cat = sp.csr_matrix(
-            (a["user_cat_data"], a["user_cat_indices"], a["user_cat_indptr"]),
-            shape=(model.n_users, n_cats),
-        )[u]
+        user_cat = s.user_cat
         has = cats >= 0
         safe = np.maximum(cats, 0)
         if n_cats <= 4096:
@@ -163,17 +166,17 @@ def candidate_features(
         lift = np.where(has, share / np.maximum(a["cat_share"][safe], 1e-9), -1.0)
         put("cat_lift", _max_last(lift))
     price = a["item_price"][c]
-    uprice = a["user_price"][u][:, None]
+    uprice = s.price[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
         put(
             "price_ratio_log",
             np.log(np.where(price > 0, price, np.nan) / np.where(uprice > 0, uprice, np.nan)),
         )
-    put("user_events_log", np.log1p(a["user_n_events"][u])[:, None])
-    put("user_span_days", ((a["user_last_ts"][u] - a["user_first_ts"][u]) / DAY)[:, None])
-    put("user_idle_days", ((ref - a["user_last_ts"][u]) / DAY)[:, None])
-    put("user_items_log", np.log1p(a["user_n_items"][u])[:, None])
-    put("user_repeat_rate", a["user_repeat_rate"][u][:, None])
+    put("user_events_log", np.log1p(s.n_events)[:, None])
+    put("user_span_days", ((s.last_ts - s.first_ts) / DAY)[:, None])
+    put("user_idle_days", ((s.ref - s.last_ts) / DAY)[:, None])
+    put("user_items_log", np.log1p(s.n_items)[:, None])
+    put("user_repeat_rate", s.repeat_rate[:, None])
     put("item_repeat_rate", a["item_repeat_rate"][c])
     put(
         "in_trending",

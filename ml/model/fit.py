@@ -26,6 +26,7 @@ from ml.data import (
 )
 from ml.model.artifact import RecommenderModel
 from ml.model.config import MAX_CATS, MAX_NEIGHBOR_ITEMS, N_RECENT, NEIGHBORS
+from ml.model.state import recent_items
 
 
 @dataclass
@@ -136,7 +137,7 @@ def fit_model(
     a["user_repeat_rate"] = 1.0 - a["user_n_items"] / np.maximum(n_ev, 1.0)
     cell_price = price[table.indices]
     a["user_price"] = _row_nanmedian(rows, cell_price, n_users)
-    a["recent"] = _recent_items(table, N_RECENT)
+    a["recent"] = recent_items(table, N_RECENT)
 
     # Categories.
     cat_names = sorted({c for cats in catalog.categories for c in cats})
@@ -227,6 +228,7 @@ def fit_model(
         "als_params": options.als.to_dict() if options.als is not None else None,
         "weights": options.weights.to_dict(),
         "half_life_days": options.half_life_days,
+        "rating_range": _rating_range(interactions),
         "repeat_store": False,
     }
     return RecommenderModel(arrays=a, meta=meta)
@@ -252,19 +254,11 @@ def _row_nanmedian(rows: np.ndarray, values: np.ndarray, n_rows: int) -> np.ndar
     return out
 
 
-def _recent_items(table: UserItemTable, n: int) -> np.ndarray:
-    """(n_users, n) each shopper's most recently touched items, newest first, -1 padded."""
-    rows = table.row_ids()
-    out = np.full((table.shape[0], n), -1, dtype=np.int32)
-    if table.nnz == 0:
-        return out
-    order = np.lexsort((-table.data["last_ts"], rows))
-    r = rows[order]
-    counts = np.diff(table.indptr)
-    rank = np.arange(len(r)) - (np.cumsum(counts) - counts)[r]
-    take = rank < n
-    out[r[take], rank[take]] = table.indices[order][take]
-    return out
+def _rating_range(interactions: Interactions) -> list[float] | None:
+    """[lowest, highest] rating value seen (how rating weights are scaled), None without."""
+    vals = interactions.values[interactions.type_mask("rating")]
+    vals = vals[~np.isnan(vals)]
+    return [float(vals.min()), float(vals.max())] if len(vals) else None
 
 
 def _csr_top(m: sp.csr_matrix, n: int) -> np.ndarray:

@@ -7,9 +7,12 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import scipy.sparse as sp
 
 from ml.candidates.als import als_topk, single_threaded_blas
+from ml.data import UserItemTable
 from ml.model.features import candidate_features
+from ml.model.state import ShopperState, stored_state
 from ml.sparse_utils import csr_gather, dedup_rows, seen_mask
 
 
@@ -107,42 +110,52 @@ class BatchServing:
     def _rank_known(
         self, u: np.ndarray, k: int, exclude_seen: bool
     ) -> tuple[np.ndarray, np.ndarray]:
+        return self._rank_state(stored_state(self, u), k, exclude_seen)
+
+    def _rank_state(
+        self, state: ShopperState, k: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(len(state), k) item indices and scores for shoppers described by ``state``."""
         strategy = self.strategy
+        seen = state.seen
         if strategy == "popularity" or not self.has_als:
             items, scores = self._ranked_global(
-                self.arrays["popularity"], self._pop_order, u, k, exclude_seen
+                self.arrays["popularity"], self._pop_order, seen, k, exclude_seen
             )
         elif strategy == "als" or self.booster is None:
             items, scores = als_topk(
-                self.arrays["user_factors"][u],
-                self.arrays["item_factors"],
-                k,
-                self._seen_csr[u] if exclude_seen else None,
+                state.factors, self.arrays["item_factors"], k, seen if exclude_seen else None
             )
         else:
-            items, scores = self._rerank(u, k, exclude_seen)
-        return self._pad(u, items, scores, k, exclude_seen)
+            items, scores = self._rerank(state, k, exclude_seen)
+        return self._pad(seen, items, scores, k, exclude_seen)
 
     def _ranked_global(
-        self, score: np.ndarray, order: np.ndarray, u: np.ndarray, k: int, exclude_seen: bool
+        self, score: np.ndarray, order: np.ndarray, seen: sp.csr_matrix, k: int, exclude_seen: bool
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Same global ranking for everyone, minus each shopper's seen items."""
+        """Same global ranking for everyone, minus each shopper's ``seen`` items (CSR rows)."""
+        n = seen.shape[0]
         if not exclude_seen:
             top = order[:k]
-            return np.broadcast_to(top, (len(u), len(top))).copy(), np.broadcast_to(
-                score[top], (len(u), len(top))
+            return np.broadcast_to(top, (n, len(top))).copy(), np.broadcast_to(
+                score[top], (n, len(top))
             ).astype(np.float64)
-        max_seen = int(np.diff(self.table.indptr)[u].max(initial=0))
+        max_seen = int(np.diff(seen.indptr).max(initial=0))
         head = order[: min(len(order), k + max_seen)]
-        cand = np.broadcast_to(head, (len(u), len(head))).copy()
-        cand[seen_mask(self.table.indptr, self.table.indices, self.n_items, u, cand)] = -1
+        cand = np.broadcast_to(head, (n, len(head))).copy()
+        cand[seen_mask(seen.indptr, seen.indices, self.n_items, np.arange(n), cand)] = -1
         keep = np.argsort(cand < 0, axis=1, kind="stable")[:, :k]
         items = np.take_along_axis(cand, keep, axis=1)
         scores = np.where(items >= 0, score[np.maximum(items, 0)], -np.inf)
         return items, scores
 
     def _pad(
-        self, u: np.ndarray, items: np.ndarray, scores: np.ndarray, k: int, exclude_seen: bool
+        self,
+        seen: sp.csr_matrix,
+        items: np.ndarray,
+        scores: np.ndarray,
+        k: int,
+        exclude_seen: bool,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Fill -1 slots with popular items not yet in the row (and unseen if required), scored
         just below the row's last real score so the order stays meaningful.
@@ -155,7 +168,7 @@ class BatchServing:
             return items, scores
         rows = np.flatnonzero(missing.any(axis=1))
         fill, _ = self._ranked_global(
-            self.arrays["popularity"], self._pop_order, u[rows], k + items.shape[1], exclude_seen
+            self.arrays["popularity"], self._pop_order, seen[rows], k + items.shape[1], exclude_seen
         )
         for r, fill_row in zip(rows.tolist(), fill.tolist(), strict=True):
             present = set(items[r][items[r] >= 0].tolist())
@@ -169,17 +182,17 @@ class BatchServing:
         return items, scores
 
     # ------------------------------------------------------------------ candidates & features
-    def _rerank(self, u: np.ndarray, k: int, exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _rerank(
+        self, state: ShopperState, k: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Re-rank the candidate pool; beyond the pool, continue in ALS order (scored below)."""
         s = self.serving
-        seen = self._seen_csr[u] if exclude_seen else None
+        seen = state.seen if exclude_seen else None
         n_als = min(max(k, s.als_candidates), self.n_items)
-        als_ids, _ = als_topk(
-            self.arrays["user_factors"][u], self.arrays["item_factors"], n_als, seen
-        )
-        cands, als_rank = self.candidates(u, exclude_seen, als_ids=als_ids)
+        als_ids, _ = als_topk(state.factors, self.arrays["item_factors"], n_als, seen)
+        cands, als_rank = self.candidates(state, exclude_seen, als_ids=als_ids)
         valid = cands >= 0
-        x = self.features(u, cands, als_rank)
+        x = self.features(state, cands, als_rank)
         pred = np.full(cands.shape, -np.inf)
         if valid.any():
             pred[valid] = self.booster.predict(x[valid.ravel()], num_threads=1)
@@ -204,7 +217,11 @@ class BatchServing:
         return np.take_along_axis(items, keep, axis=1), np.take_along_axis(scores, keep, axis=1)
 
     def candidates(
-        self, u: np.ndarray, exclude_seen: bool, *, als_ids: np.ndarray | None = None
+        self,
+        shoppers: np.ndarray | ShopperState,
+        exclude_seen: bool,
+        *,
+        als_ids: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Merged candidate matrix (len(u), W) of item indices (-1 padded) and ALS rank per slot.
 
@@ -212,68 +229,51 @@ class BatchServing:
         allowed), neighbours and bought-together items of the shopper's recent items, items
         popular around the shopper's last activity, trending now. Duplicates keep their first
         (highest priority) slot; rows are truncated to ``rerank_candidates``.
-        ALS rank is 1-based, ``als_candidates + 1`` outside the ALS list.
+        ALS rank is 1-based, ``als_candidates + 1`` outside the ALS list. ``shoppers``: a
+        :class:`~ml.model.state.ShopperState` or model rows (their stored state).
         """
+        st = shoppers if isinstance(shoppers, ShopperState) else stored_state(self, shoppers)
+        b_rows = len(st)
         s = self.serving
         a = self.arrays
         n_als = min(s.als_candidates, self.n_items)
         if als_ids is None:
-            seen = self._seen_csr[u] if exclude_seen else None
-            als_ids, _ = als_topk(a["user_factors"][u], a["item_factors"], n_als, seen)
+            seen = st.seen if exclude_seen else None
+            als_ids, _ = als_topk(st.factors, a["item_factors"], n_als, seen)
         parts = [als_ids[:, :n_als]]
         if not exclude_seen and s.seen_candidates > 0:
-            parts.append(self._top_seen(u, s.seen_candidates))
-        recent = a["recent"][u][:, : s.session_items]
+            parts.append(_top_seen(st.table, st.rows, s.seen_candidates))
+        recent = st.recent[:, : s.session_items]
         for table in ("nbr_ids", "cooc_top"):
             nb = a[table]
             if nb.shape[1] == 0:
                 continue
             got = nb[np.maximum(recent, 0)][:, :, : s.neighbor_candidates]
             got = np.where(recent[:, :, None] >= 0, got, -1)
-            parts.append(got.reshape(len(u), -1))
+            parts.append(got.reshape(b_rows, -1))
         bin_top = a["bin_top"]
         if bin_top.shape[1]:
-            b = self.bins.bin_end(a["user_last_ts"][u])
+            b = self.bins.bin_end(st.last_ts)
             parts.append(bin_top[b][:, : s.user_time_candidates])
         trend = self._trend_order[: s.trending_candidates]
-        parts.append(np.broadcast_to(trend, (len(u), len(trend))))
+        parts.append(np.broadcast_to(trend, (b_rows, len(trend))))
         cands = np.concatenate([p.astype(np.int64) for p in parts], axis=1)
         als_rank = np.full(cands.shape, n_als + 1, dtype=np.int64)
         als_rank[:, :n_als] = np.arange(1, n_als + 1)
         cands = dedup_rows(cands)
         if exclude_seen:
-            cands[seen_mask(self.table.indptr, self.table.indices, self.n_items, u, cands)] = -1
+            sn = st.seen
+            cands[seen_mask(sn.indptr, sn.indices, self.n_items, np.arange(b_rows), cands)] = -1
         # Compact valid slots to the left (stable: keeps priority order), then truncate.
         keep = np.argsort(cands < 0, axis=1, kind="stable")
         width = min(cands.shape[1], s.rerank_candidates)
         keep = keep[:, :width]
         return np.take_along_axis(cands, keep, axis=1), np.take_along_axis(als_rank, keep, axis=1)
 
-    def _top_seen(self, u: np.ndarray, n: int) -> np.ndarray:
-        """Each shopper's ``n`` seen items with the highest buy-again score, then most recent."""
-        t = self.table
-        out = np.full((len(u), n), -1, dtype=np.int64)
-        starts, ends = t.indptr[u], t.indptr[u + 1]
-        lens = ends - starts
-        if lens.sum() == 0:
-            return out
-        local = np.repeat(np.arange(len(u)), lens)
-        src = np.repeat(starts, lens) + (
-            np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
-        )
-        score = t.data["buy_again"][src]
-        last = t.data["last_ts"][src]
-        order = np.lexsort((-last, -score, local))
-        local_s = local[order]
-        rank = np.arange(len(order)) - (np.cumsum(lens) - lens)[local_s]
-        take = rank < n
-        out[local_s[take], rank[take]] = t.indices[src[order][take]]
-        return out
-
     def buy_again_indices(self, uidx: np.ndarray, k: int) -> np.ndarray:
         """(len(uidx), k) pure buy-again lists (item indices, -1 padded) for known shoppers."""
         u = np.asarray(uidx, dtype=np.int64)
-        top = self._top_seen(u, k)
+        top = _top_seen(self.table, u, k)
         rows = np.broadcast_to(u[:, None], top.shape)
         t = self.table
         score = csr_gather(
@@ -282,6 +282,29 @@ class BatchServing:
         top[score <= 0] = -1
         return top
 
-    def features(self, u: np.ndarray, cands: np.ndarray, als_rank: np.ndarray) -> np.ndarray:
+    def features(
+        self, shoppers: np.ndarray | ShopperState, cands: np.ndarray, als_rank: np.ndarray
+    ) -> np.ndarray:
         """Features of a candidate matrix (:func:`~ml.model.features.candidate_features`)."""
-        return candidate_features(self, u, cands, als_rank)
+        return candidate_features(self, shoppers, cands, als_rank)
+
+
+def _top_seen(t: UserItemTable, u: np.ndarray, n: int) -> np.ndarray:
+    """Each shopper's ``n`` seen items with the highest buy-again score, then most recent."""
+    out = np.full((len(u), n), -1, dtype=np.int64)
+    starts, ends = t.indptr[u], t.indptr[u + 1]
+    lens = ends - starts
+    if lens.sum() == 0:
+        return out
+    local = np.repeat(np.arange(len(u)), lens)
+    src = np.repeat(starts, lens) + (
+        np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
+    )
+    score = t.data["buy_again"][src]
+    last = t.data["last_ts"][src]
+    order = np.lexsort((-last, -score, local))
+    local_s = local[order]
+    rank = np.arange(len(order)) - (np.cumsum(lens) - lens)[local_s]
+    take = rank < n
+    out[local_s[take], rank[take]] = t.indices[src[order][take]]
+    return out

@@ -134,6 +134,7 @@ def test_every_action_keeps_its_stored_string():
         "shopper.exported",
         "store.currency_changed",
         "store.renamed",
+        "store.seen_types_changed",
         "tenant.created",
         "tenant.reactivated",
         "tenant.suspended",

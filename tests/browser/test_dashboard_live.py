@@ -11,16 +11,13 @@ an experiment, and a screenshot of every main page goes to docs/screenshots/.
 from __future__ import annotations
 
 import copy
-import json
 import os
-import random
 import re
 import shutil
 import socket
 import threading
 import time
-import urllib.request
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -36,6 +33,8 @@ from apps.core.cache import redis_client
 from apps.users.models import Membership, User
 from apps.users.services import membership_invite
 from tests.factories import api_key_for, subscribe_store
+from tests.seed_data import ITEMS, clustered_catalog, clustered_history
+from tests.system.client import StoreApi
 from tests.workers import running_worker
 
 # `django_db` so the session's test database is set up; the test itself reads nothing through
@@ -58,7 +57,6 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
 SLUG = "browserlive"
 PASSWORD = "browser-test-Passw0rd"
-USERS, ITEMS, CLUSTERS = 50, 30, 3
 TRAINING_TIMEOUT_MS = 180_000
 
 if not (os.environ.get("CI") or (shutil.which(CHROMIUM) and Path(CHROMIUM).exists())):
@@ -73,69 +71,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _catalog_rows() -> list[dict]:
-    categories = ["books", "garden", "kitchen"]
-    return [
-        {
-            "item_id": f"i{n:02d}",
-            "title": f"{categories[n % CLUSTERS].title()} item {n:02d}",
-            "categories": [categories[n % CLUSTERS]],
-            "price": f"{5 + n}.50",
-            "in_stock": True,
-        }
-        for n in range(1, ITEMS + 1)
-    ]
-
-
-def _event_rows() -> list[dict]:
-    """~600 events over the last 20 days: shopper n mostly likes the items of cluster n % 3,
-    so the trained model has something to find beyond popularity."""
-    rng = random.Random(6)
-    now = datetime.now(UTC)
-    by_cluster = {c: [n for n in range(1, ITEMS + 1) if n % CLUSTERS == c] for c in range(3)}
-    rows = []
-    for user in range(1, USERS + 1):
-        liked = by_cluster[user % CLUSTERS]
-        for k in range(12):
-            item = rng.choice(liked) if rng.random() < 0.85 else rng.randint(1, ITEMS)
-            kind = rng.choices(["view", "add_to_cart", "purchase"], [6, 2, 1])[0]
-            stamp = now - timedelta(days=20) + timedelta(hours=user * 3 + k * 30)
-            rows.append(
-                {
-                    "event_id": f"seed-{user}-{k}",
-                    "user_id": f"u{user:02d}",
-                    "item_id": f"i{item:02d}",
-                    "type": kind,
-                    "timestamp": min(stamp, now - timedelta(minutes=5)).isoformat(),
-                }
-            )
-    return rows
-
-
-class StoreApi:
-    """The store's public API over real HTTP, as an integration would call it."""
-
-    def __init__(self, port: int, host: str, key: str) -> None:
-        self.base = f"http://127.0.0.1:{port}"
-        self.host = host
-        self.key = key
-        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-    def post(self, path: str, body) -> dict:
-        request = urllib.request.Request(  # noqa: S310 (an http:// URL we build)
-            self.base + path,
-            data=json.dumps(body).encode(),
-            method="POST",
-            headers={
-                "Host": self.host,
-                "Authorization": f"Bearer {self.key}",
-                "Content-Type": "application/json",
-            },
-        )
-        with self.opener.open(request, timeout=30) as response:
-            return json.loads(response.read())
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +128,7 @@ def live_store(django_db_setup, django_db_blocker, tmp_path_factory):
                     tenant=tenant,
                     owner=owner,
                     store=f"http://{SLUG}.localhost:{port}",
-                    api=StoreApi(port, f"{SLUG}.localhost", key),
+                    api=StoreApi(f"http://{SLUG}.localhost:{port}", key),
                 )
             finally:
                 server.should_exit = True
@@ -231,10 +166,10 @@ def _walk_through(live_store, browser) -> None:
     from playwright.sync_api import expect
 
     # Given a store whose integration has sent its catalog and some history through the API.
-    items = live_store.api.post("/api/v1/items/bulk", {"items": _catalog_rows()})
+    items = live_store.api.post("/api/v1/items/bulk", {"items": clustered_catalog()})
     assert (items["created"], items["errors"]) == (ITEMS, [])
-    seeded = _event_rows()
-    result = live_store.api.post("/api/v1/events/bulk", {"events": seeded})
+    seeded = clustered_history(seed=6, event_prefix="seed")
+    result = live_store.api.post("/api/v1/events/bulk", {"events": seeded}, expect=202)
     assert (result["accepted"], result["errors"]) == (len(seeded), [])
     views_so_far = sum(1 for row in seeded if row["type"] == "view")
 
@@ -270,7 +205,7 @@ def _walk_through(live_store, browser) -> None:
         }
         for n in range(7)
     ]
-    assert live_store.api.post("/api/v1/events/bulk", fresh)["accepted"] == 7
+    assert live_store.api.post("/api/v1/events/bulk", fresh, expect=202)["accepted"] == 7
     expect(counter).to_have_text(str(views_so_far + 7))
     assert page.evaluate("window.__sameDocument") is True
     _shot(page, "overview-live")

@@ -104,12 +104,12 @@ NOW_DT = datetime(2030, 1, 1, tzinfo=UTC)
         (
             {"type": "like"},
             "type",
-            "Must be one of: add_to_cart, click, purchase, rating, view.",
+            "Must be one of: add_to_cart, click, dismiss, purchase, rating, view.",
         ),
         (
             {"type": ["view"]},
             "type",
-            "Must be one of: add_to_cart, click, purchase, rating, view.",
+            "Must be one of: add_to_cart, click, dismiss, purchase, rating, view.",
         ),
         ({"value": "3"}, "value", "Must be a number."),
         ({"value": True}, "value", "Must be a number."),

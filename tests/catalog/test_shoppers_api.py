@@ -116,6 +116,17 @@ def test_export_returns_everything_held_and_is_audited(alpha, api):
     assert audit == [("s-1", {"events": 2})]
 
 
+# Seeded without running on-commit hooks: no recent-events list, no re-scored list.
+ERASED = {
+    "events": 2,
+    "profile": 1,
+    "recent_events": 0,
+    "recommendation_lists": 1,
+    "fresh_lists": 0,
+    "impressions": 0,
+}
+
+
 def test_erase_leaves_no_row_of_the_shopper_and_is_audited(alpha, api):
     recs = _seed_shopper(alpha, "s-1")
     other_recs = _seed_shopper(alpha, "s-10")
@@ -125,9 +136,7 @@ def test_erase_leaves_no_row_of_the_shopper_and_is_audited(alpha, api):
     again = client.delete("/api/v1/users/s-1")
 
     assert response.status_code == 200
-    assert response.json() == {
-        "erased": {"events": 2, "profile": 1, "recommendation_lists": 1, "impressions": 0}
-    }
+    assert response.json() == {"erased": ERASED}
     assert again.status_code == 404
     with tenant_context(alpha):
         assert Event.objects.filter(user_id="s-1").count() == 0
@@ -139,9 +148,7 @@ def test_erase_leaves_no_row_of_the_shopper_and_is_audited(alpha, api):
     assert redis_client().exists(recs) == 0
     assert redis_client().exists(other_recs) == 1
     assert client.get("/api/v1/users/s-1/export").status_code == 404
-    assert audit == [
-        ("s-1", {"events": 2, "profile": 1, "recommendation_lists": 1, "impressions": 0})
-    ]
+    assert audit == [("s-1", ERASED)]
 
 
 def test_erase_needs_ingest_scope(alpha, api):

@@ -91,16 +91,21 @@ def _family_of(key: str, schema: str, user_id: str) -> str | None:
     return None
 
 
-def test_a_shoppers_keys_from_real_flows_are_declared_and_gone_after_erasure(alpha):
-    # Given a shopper with a profile, events and served lists (logged and pushed to Redis)
+def test_a_shoppers_keys_from_real_flows_are_declared_and_gone_after_erasure(
+    alpha, django_capture_on_commit_callbacks
+):
+    # Given a shopper with a profile, events (and their recent-events list) and served lists
+    # (logged and pushed to Redis)
     user = "probe-shopper-7"
     with tenant_context(alpha):
-        events_ingest(
-            rows=[
-                event_payload(event_id=f"p-{n}", user_id=user, type="purchase") for n in range(3)
-            ],
-            source="seed",
-        )
+        with django_capture_on_commit_callbacks(execute=True):
+            events_ingest(
+                rows=[
+                    event_payload(event_id=f"p-{n}", user_id=user, type="purchase")
+                    for n in range(3)
+                ],
+                source="seed",
+            )
         shopper_attributes_set(user_id=user, attributes={"tier": "gold"})
         recommend_for_shopper(user_id=user, filters=Filters(k=5))
         recommend_buy_again(user_id=user, filters=Filters(k=5))
@@ -118,9 +123,17 @@ def test_a_shoppers_keys_from_real_flows_are_declared_and_gone_after_erasure(alp
     # Then every key that held the shopper belonged to a declared family, and only the
     # tombstone (kept on purpose) still names them
     assert {key: _family_of(key, alpha.schema_name, user) for key in before} == {
-        tenant_key("recs", "impressions", schema_name=alpha.schema_name): "impression-buffer"
+        tenant_key("recs", "impressions", schema_name=alpha.schema_name): "impression-buffer",
+        tenant_key("recent", user, schema_name=alpha.schema_name): "recent-events",
     }
     assert after == {tenant_key("erased", schema_name=alpha.schema_name): "hash"}
-    assert erased == {"events": 3, "profile": 1, "recommendation_lists": 0, "impressions": 2}
+    assert erased == {
+        "events": 3,
+        "profile": 1,
+        "recent_events": 1,
+        "recommendation_lists": 0,
+        "fresh_lists": 0,
+        "impressions": 2,
+    }
     assert audit == [(user, erased)]
     assert orjson.loads(orjson.dumps(erased)) == erased  # counts only, JSON-safe

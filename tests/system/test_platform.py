@@ -21,7 +21,6 @@ each store's schedule row to the next minute, as an operator editing the schedul
 
 from __future__ import annotations
 
-import random
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,6 +35,7 @@ from django_tenants.utils import tenant_context
 
 from tests.factories import api_key_for, subscribe_store
 from tests.processes import wait_until
+from tests.seed_data import ITEMS, clustered_catalog, clustered_history, item_price
 from tests.system.client import Browser, LiveSocket, StoreApi, request
 from tests.system.conftest import store_cleanup
 
@@ -46,53 +46,9 @@ PASSWORD = "system-test-Passw0rd!"
 SLUGS = ("sysa", "sysb", "sysc")
 OWNERS = {slug: f"owner@{slug}.example.test" for slug in SLUGS}
 KEY_NAME = "System key"
-ITEMS, USERS, CLUSTERS = 30, 50, 3
 BAD_KEY_REQUESTS = 300  # >= 20 and most of their minute: the auth_failures rule
 ANOMALY_TITLE = "Burst of API authentication failures"
 TRAINING_TIMEOUT = 150.0
-
-
-def price(item_id: str) -> Decimal:
-    return Decimal(f"{5 + int(item_id[1:])}.50")
-
-
-def catalog_rows() -> list[dict]:
-    categories = ["books", "garden", "kitchen"]
-    return [
-        {
-            "item_id": f"i{n:02d}",
-            "title": f"{categories[n % CLUSTERS].title()} item {n:02d}",
-            "categories": [categories[n % CLUSTERS]],
-            "price": str(price(f"i{n:02d}")),
-            "in_stock": True,
-        }
-        for n in range(1, ITEMS + 1)
-    ]
-
-
-def history_rows(slug: str) -> list[dict]:
-    """~600 events over the last 20 days: shopper n mostly likes the items of cluster n % 3.
-    None carries a recommendation_id, so none counts as a click or conversion."""
-    rng = random.Random(slug)
-    now = datetime.now(UTC)
-    by_cluster = {c: [n for n in range(1, ITEMS + 1) if n % CLUSTERS == c] for c in range(3)}
-    rows = []
-    for user in range(1, USERS + 1):
-        liked = by_cluster[user % CLUSTERS]
-        for k in range(12):
-            item = rng.choice(liked) if rng.random() < 0.85 else rng.randint(1, ITEMS)
-            kind = rng.choices(["view", "add_to_cart", "purchase"], [6, 2, 1])[0]
-            stamp = now - timedelta(days=20) + timedelta(hours=user * 3 + k * 30)
-            rows.append(
-                {
-                    "event_id": f"{slug}-seed-{user}-{k}",
-                    "user_id": f"u{user:02d}",
-                    "item_id": f"i{item:02d}",
-                    "type": kind,
-                    "timestamp": min(stamp, now - timedelta(minutes=5)).isoformat(),
-                }
-            )
-    return rows
 
 
 @dataclass
@@ -175,7 +131,7 @@ def serve_and_respond(store: Store, shoppers: list[str], tag: str) -> None:
                 outcome.revenue += Decimal("7.25")
             else:
                 event(n, user, items[0], "purchase", recommendation_id=rec)
-                outcome.revenue += price(items[0])
+                outcome.revenue += item_price(items[0])
             outcome.conversions += 1
             if arm is not None:
                 arm["conversions"] += 1
@@ -342,9 +298,9 @@ def _run_script(
     bad_key_burst(sysc)
 
     for store in stores.values():
-        items = store.api.post("/api/v1/items/bulk", {"items": catalog_rows()})
+        items = store.api.post("/api/v1/items/bulk", {"items": clustered_catalog()})
         assert (items["created"], items["errors"]) == (ITEMS, []), items
-        send_events(store, history_rows(store.slug))
+        send_events(store, clustered_history(seed=store.slug, event_prefix=f"{store.slug}-seed"))
 
     # Training: sysa and sysb through the API, sysc from the dashboard's models page.
     for slug in ("sysa", "sysb"):

@@ -1,5 +1,6 @@
-"""The settings page (`/settings/`): store name and currency, webhooks (create, delete, rotate the
-secret, resend a delivery) and the member's notification preferences; its forms live here."""
+"""The settings page (`/settings/`): store name, currency and "seen" event types, webhooks
+(create, delete, rotate the secret, resend a delivery) and the member's notification
+preferences; its forms live here."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from apps.catalog.validation import EVENT_TYPES
 from apps.core.errors import ApplicationError
-from apps.dashboard.services import store_currency_set, store_rename
+from apps.dashboard.services import store_currency_set, store_rename, store_seen_types_set
 from apps.notifications import selectors as notification_selectors
 from apps.notifications import services as notification_services
 from apps.notifications.kinds import KINDS, Channel
@@ -26,6 +28,23 @@ class StoreCurrencyForm(forms.Form):
     currency = forms.CharField(
         max_length=3, label="Currency", help_text="ISO 4217 code of attributed revenue."
     )
+
+
+class StoreSeenTypesForm(forms.Form):
+    use_defaults = forms.BooleanField(required=False, label="Use the defaults")
+    seen_event_types = forms.MultipleChoiceField(
+        choices=[(kind, kind) for kind in sorted(EVENT_TYPES)],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label="Events that make an item seen",
+        help_text="Left out of exclude_seen lists as soon as the event arrives. Defaults: "
+        "purchase, rating, dismiss (purchases stay listable when the model finds repeat buying).",
+    )
+
+
+def _seen_types_initial(tenant) -> StoreSeenTypesForm:
+    chosen = tenant.seen_event_types
+    return StoreSeenTypesForm({"use_defaults": chosen is None, "seen_event_types": chosen or []})
 
 
 class WebhookForm(forms.Form):
@@ -54,6 +73,8 @@ def _settings_context(request: HttpRequest, **extra) -> dict:
         "name_form": extra.pop("name_form", None) or StoreNameForm({"name": request.tenant.name}),
         "currency_form": extra.pop("currency_form", None)
         or StoreCurrencyForm({"currency": request.tenant.currency}),
+        "seen_types_form": extra.pop("seen_types_form", None)
+        or _seen_types_initial(request.tenant),
         "webhook_form": extra.pop("webhook_form", None) or WebhookForm(),
         "endpoints": notification_selectors.webhook_endpoint_list() if can_manage else [],
         "deliveries": (notification_selectors.webhook_delivery_list()[:30] if can_manage else []),
@@ -120,6 +141,28 @@ def settings_currency(request: HttpRequest) -> HttpResponse:
         request,
         "dashboard/settings.html",
         _settings_context(request, currency_form=form),
+        status=400,
+    )
+
+
+@require_POST
+@store_member_required("manage_members")
+def settings_seen_types(request: HttpRequest) -> HttpResponse:
+    form = StoreSeenTypesForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        store_seen_types_set(
+            tenant=request.tenant,
+            event_types=None if data["use_defaults"] else data["seen_event_types"],
+            acting_user=request.user,
+            request=request,
+        )
+        messages.success(request, "Seen event types saved.")
+        return redirect("dashboard:settings")
+    return render(
+        request,
+        "dashboard/settings.html",
+        _settings_context(request, seen_types_form=form),
         status=400,
     )
 

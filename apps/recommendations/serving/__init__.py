@@ -1,8 +1,10 @@
 """The request path of the recommendation endpoints (reads only; the cache fills are a side
 effect of reading).
 
-A shopper's list is one Redis MGET (the store's state token, its catalog token and the
-precomputed top-100 of the version serving the shopper) plus filtering in memory against the
+A shopper's list is one Redis round trip (an MGET of the store's state token, its catalog
+token, the precomputed top-100 of the version serving the shopper and its re-scored list; the
+shopper's tombstone; their recent events: a list re-scored only when some arrived after the
+version's training, see `fresh`) plus filtering in memory against the
 store's hidden / out-of-stock items and categories, which each process keeps per store and
 reloads when the catalog token moves. The active version and running experiment are kept per
 process too, reloaded when the state token moves (activation, rollback, experiment start or
@@ -14,7 +16,8 @@ artifact: popularity / trending from PostgreSQL. Degraded, never an error.
 
 One module per subject: `state` (per-process store state and the Redis tokens), `results`
 (`Served`, `Filters`, filtering, impression logging), `fallbacks` (lists from PostgreSQL),
-`shopper` (a shopper's lists, buy again) and `items` (similar, bought together, trending). The
+`shopper` (a shopper's lists, buy again), `fresh` (a list re-scored with the shopper's events
+since training) and `items` (similar, bought together, trending). The
 public names are re-exported here: callers write `from apps.recommendations import serving`.
 """
 

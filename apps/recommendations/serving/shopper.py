@@ -10,11 +10,19 @@ import redis
 from django.conf import settings
 from django.db import DatabaseError, connection
 
+from apps.catalog.recent import recent_command, recent_from_database, recent_from_reply
 from apps.core.erasure import tombstone_command, tombstone_from_reply
 from apps.core.redis_batch import Pending, RedisBatch, execute_commands
 from apps.recommendations import cache as rcache
 from apps.recommendations.model_store import LoadedModel
 from apps.recommendations.serving.fallbacks import _db_list, _db_recent, _db_seen
+from apps.recommendations.serving.fresh import (
+    fresh_cached,
+    fresh_compute,
+    fresh_marker,
+    seen_since_training,
+    seen_types,
+)
 from apps.recommendations.serving.results import Filters, Served, _filtered, _log, _new_id
 from apps.recommendations.serving.state import (
     _UNSET,
@@ -67,21 +75,37 @@ class ShopperPrefetch:
     arm: Arm
     pending: Pending
 
-    def values(self) -> tuple[list, list] | None:
-        """(MGET reply, tombstone HMGET reply), or None when Redis failed."""
+    def values(self) -> tuple[list, list, list] | None:
+        """(MGET reply, tombstone HMGET reply, recent events LRANGE reply), or None when
+        Redis failed."""
         try:
-            lists, tombstone = self.pending.result()
+            lists, tombstone, recent = self.pending.result()
         except redis.RedisError as exc:
             rcache.redis_failed(exc)
             return None
-        return lists, tombstone
+        return lists, tombstone, recent
 
 
-def _shopper_keys(schema: str, arm: Arm, user_id: str, exclude_seen: bool) -> list[str]:
+def _list_keys(schema: str, arm: Arm, user_id: str, exclude_seen: bool) -> list[str]:
+    """The precomputed list and the re-scored one (serving/fresh.py) of `arm`'s version."""
+    return [
+        rcache.list_key(schema, arm.version_id, user_id, exclude_seen=exclude_seen),
+        rcache.fresh_key(schema, user_id, exclude_seen=exclude_seen),
+    ]
+
+
+def _shopper_commands(
+    schema: str, arm: Arm, user_id: str, exclude_seen: bool
+) -> list[tuple[object, ...]]:
+    """The one round trip: tokens and lists (MGET), the tombstone, the recent events."""
     keys = [rcache.state_key(schema), rcache.catalog_key(schema)]
     if arm.version_id is not None and arm.strategy == "model":
-        keys.append(rcache.list_key(schema, arm.version_id, user_id, exclude_seen=exclude_seen))
-    return keys
+        keys += _list_keys(schema, arm, user_id, exclude_seen)
+    return [
+        ("MGET", *keys),
+        tombstone_command(schema, user_id),
+        recent_command(schema, user_id),
+    ]
 
 
 def shopper_prefetch(
@@ -98,9 +122,8 @@ def shopper_prefetch(
     except DatabaseError:
         return None
     arm = state.arm_for(user_id)
-    keys = _shopper_keys(schema, arm, user_id, exclude_seen)
     return ShopperPrefetch(
-        state, arm, batch.add(("MGET", *keys), tombstone_command(schema, user_id))
+        state, arm, batch.add(*_shopper_commands(schema, arm, user_id, exclude_seen))
     )
 
 
@@ -114,8 +137,9 @@ def recommend_for_shopper(
 ) -> Served:
     """Top `k` items for a shopper of the current store. Unknown shoppers get a cold-start list
     (their recent events as a session, else trending); never raises for a missing model or
-    Redis outage. `prefetch` (from `shopper_prefetch` with the same user_id and exclude_seen)
-    replaces the Redis read."""
+    Redis outage. A shopper with events since the version's training gets the list re-scored
+    with them, seen items left out (serving/fresh.py). `prefetch` (from `shopper_prefetch`
+    with the same user_id and exclude_seen) replaces the Redis read."""
     schema = connection.schema_name
     if prefetch is not None:
         state, arm = prefetch.state, prefetch.arm
@@ -123,17 +147,16 @@ def recommend_for_shopper(
         state = _state(schema)
         arm = state.arm_for(user_id)
     cached_list = arm.version_id is not None and arm.strategy == "model"
-    payload = None
+    payload = fresh_payload = None
     catalog_token: object = _UNSET
-    tombstone_reply = None
+    tombstone_reply = recent_reply = None
     if prefetch is not None or rcache.redis_available():
         if prefetch is not None:
             replies = prefetch.values()
         else:
-            keys = _shopper_keys(schema, arm, user_id, exclude_seen)
-            commands = [("MGET", *keys), tombstone_command(schema, user_id)]
+            commands = _shopper_commands(schema, arm, user_id, exclude_seen)
             replies = rcache.redis_call(lambda r: execute_commands(commands), None)
-        res, tombstone_reply = replies if replies is not None else (None, None)
+        res, tombstone_reply, recent_reply = replies if replies is not None else (None,) * 3
         if res is not None:
             catalog_token = res[1]
             if res[0] != state.token:
@@ -142,20 +165,47 @@ def recommend_for_shopper(
                 arm = state.arm_for(user_id)
                 cached_list = arm.version_id is not None and arm.strategy == "model"
                 if arm != previous and cached_list:
-                    key = rcache.list_key(
-                        schema, arm.version_id, user_id, exclude_seen=exclude_seen
-                    )
-                    res[2:] = [rcache.redis_call(lambda r: r.get(key), None)]
-            payload = res[2] if cached_list and len(res) > 2 else None
+                    keys = _list_keys(schema, arm, user_id, exclude_seen)
+                    res[2:] = rcache.redis_call(lambda r: r.mget(keys), [None, None])
+            if cached_list and len(res) > 3:
+                payload, fresh_payload = res[2], res[3]
     erased = _erased_for(arm, tombstone_from_reply(schema, user_id, tombstone_reply))
     if erased:
         # Unknown to this model: no cached list (filled before the erasure), none written.
         payload, cached_list = None, False
     catalog = _catalog(schema, catalog_token)
 
+    # Events since the version's training: from the round trip, or PostgreSQL (Redis down).
+    events = []
+    if arm.version_id is not None and not erased:
+        if recent_reply is not None:
+            events = recent_from_reply(recent_reply, arm.cutoff)
+        else:
+            events = recent_from_database(user_id, arm.cutoff)
     loaded = None
     seen: frozenset[str] | set[str] = frozenset()
-    if payload is not None:
+    fresh_exclude: set[str] = set()
+    if events:
+        loaded = _model(schema, arm)
+        if loaded is not None and exclude_seen:
+            fresh_exclude = seen_since_training(events, seen_types(loaded))
+    if events and loaded is not None and arm.strategy == "model":
+        marker = fresh_marker(arm, events)
+        hit = fresh_cached(fresh_payload, marker)
+        if hit is not None:
+            strategy, items = hit
+        else:
+            strategy, items = fresh_compute(
+                schema_name=schema,
+                arm=arm,
+                loaded=loaded,
+                user_id=user_id,
+                events=events,
+                exclude=fresh_exclude,
+                exclude_seen=exclude_seen,
+                marker=marker,
+            )
+    elif payload is not None and not events:
         strategy, items = orjson.loads(payload)
     else:
         loaded = _model(schema, arm)
@@ -180,7 +230,7 @@ def recommend_for_shopper(
                 blob = orjson.dumps([strategy, items])
                 rcache.redis_call(lambda r: r.set(key, blob, ex=ttl), None)
 
-    result = _filtered([items], catalog, filters, seen)
+    result = _filtered([items], catalog, filters, seen | fresh_exclude)
     if len(result) < filters.k:
         # Filters removed too much: top up from popularity (never what the shopper has seen).
         if loaded is None and arm.version_id is not None:
@@ -193,7 +243,7 @@ def recommend_for_shopper(
             extra = _db_list(schema, "popular")
             if exclude_seen and not seen:
                 seen = _db_seen(user_id)
-        result = _filtered([result, extra], catalog, filters, seen)
+        result = _filtered([result, extra], catalog, filters, seen | fresh_exclude)
     served = Served(_new_id(), arm.label, strategy, result)
     if log:
         _log(schema, served, "user", user_id, arm)

@@ -52,6 +52,9 @@ class Arm:
     upper: int = 100  # exclusive upper bound of the arm's bucket range (0..99)
     # When the version's training started (epoch seconds): it may know shoppers erased later.
     trained_at: float = 0.0
+    # The version's training data cut-off (epoch seconds; its window_end, else when training
+    # started): a shopper's events after it are new to the model (serving/fresh.py).
+    cutoff: float = 0.0
 
     @property
     def label(self) -> str:
@@ -129,13 +132,21 @@ def _remember(store: OrderedDict, schema_name: str, value: object) -> None:
             store.popitem(last=False)
 
 
+def _cutoff(created_at, window_end) -> float:
+    return (window_end or created_at).timestamp()
+
+
 def _load_state(schema_name: str, token: object) -> StoreState:
     active = (
         ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE)
-        .values_list("id", "number", "artifact_path", "created_at")
+        .values_list("id", "number", "artifact_path", "created_at", "window_end")
         .first()
     )
-    default = Arm(*active[:3], trained_at=active[3].timestamp()) if active else Arm(None, None, "")
+    default = (
+        Arm(*active[:3], trained_at=active[3].timestamp(), cutoff=_cutoff(active[3], active[4]))
+        if active
+        else Arm(None, None, "")
+    )
     arms: list[Arm] = []
     experiment = Experiment.objects.filter(status=Experiment.Status.RUNNING).first()
     if experiment is not None:
@@ -153,6 +164,9 @@ def _load_state(schema_name: str, token: object) -> StoreState:
                     experiment_id=experiment.id,
                     upper=upper,
                     trained_at=version.created_at.timestamp() if version else default.trained_at,
+                    cutoff=_cutoff(version.created_at, version.window_end)
+                    if version
+                    else default.cutoff,
                 )
             )
     state = StoreState(token, time.monotonic() + STATE_TTL_SECONDS, default, tuple(arms))
