@@ -42,6 +42,10 @@ SERVER_ENV = {
     "DJANGO_SETTINGS_MODULE": "config.settings.production",
     "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(40),
     "PII_ENCRYPTION_KEYS": os.environ.get("PII_ENCRYPTION_KEYS") or Fernet.generate_key().decode(),
+    # Production settings refuse to start without a delivering email backend; the bench sends
+    # no mail. It talks plain HTTP on loopback, so no redirect to HTTPS.
+    "EMAIL_URL": os.environ.get("EMAIL_URL") or "smtp://127.0.0.1:9",
+    "SECURE_SSL_REDIRECT": "false",
     "ALLOWED_HOSTS": ".localhost,localhost,127.0.0.1",
     "DEBUG": "false",
     "LOG_LEVEL": "WARNING",
