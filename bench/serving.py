@@ -10,6 +10,9 @@ probe the first middleware answers before tenant resolution. All are loaded alik
 each request in Lua with a random shopper id and sends the same headers.
 
 Target: p95 <= 10 ms at >= 1,500 req/s on 2 cores, and >= 0.6 x the bare view's req/s.
+`--protocol issue15` runs instead the pinned protocol of issue 15 (bench/_serving_issue15.py:
+1,143 shoppers, integration filters, a background event writer; p99 <= 15 ms, >= 0.30 x
+/healthz).
 
     DATABASE_URL=postgres://... REDIS_URL=redis://... .venv/bin/python bench/serving.py \
         [--server granian|gunicorn|uvicorn|all] [--workers 2] [--threads 2] [--grid 2x1,2x2,4x1] \
@@ -89,6 +92,7 @@ from apps.tenants.models import Tenant  # noqa: E402
 from apps.tenants.selectors import store_domain  # noqa: E402
 from apps.tenants.services import tenant_create  # noqa: E402
 from bench._server import free_port, start_server, stop_server  # noqa: E402
+from bench._serving_issue15 import run_protocol, seed_synthetic  # noqa: E402
 from ml.datasets.movielens import iter_ml100k_items, iter_ml100k_ratings  # noqa: E402
 
 DATASETS = ROOT / ".data" / "datasets"
@@ -115,8 +119,9 @@ end
 """
 
 
-def _seed(tenant: Tenant) -> int:
-    """MovieLens-100K through the ingestion services; returns the number of shoppers."""
+def _seed(tenant: Tenant, synthetic: bool = False) -> list[str]:
+    """MovieLens-100K through the ingestion services (plus the synthetic shoppers of the
+    issue15 protocol); returns the shoppers."""
     items = list(iter_ml100k_items(DATASETS))
     ratings = list(iter_ml100k_ratings(DATASETS))
     items_upsert(rows=[{"item_id": i, "title": t, "categories": g} for i, t, g, _ in items])
@@ -130,7 +135,10 @@ def _seed(tenant: Tenant) -> int:
             ],
             source="seed",
         )  # fmt: skip
-    return len({r[0] for r in ratings})
+    shoppers = sorted({r[0] for r in ratings}, key=int)
+    if synthetic:
+        shoppers += seed_synthetic(events_ingest, [i[0] for i in items], timezone.now())
+    return shoppers
 
 
 def _wrk(port: int, host: str, path_or_script: str, key: str | None, args) -> dict:
@@ -200,8 +208,9 @@ def run(
     args,
     tenant: Tenant,
     key: str,
-    shoppers: int,
+    shoppers: list[str],
     root: Path = ROOT,
+    ingest_key: str = "",
 ) -> None:
     port = free_port()
     host = store_domain(tenant.slug)
@@ -238,16 +247,26 @@ def run(
             body = response.read()
             if response.status != 200:
                 raise SystemExit(f"warm-up failed: {response.status} {body[:200]!r}")
+        if args.protocol == "issue15":
+            label = f"{kind} workers={workers} threads={threads}" + (
+                f" [code from {root}]" if root != ROOT else ""
+            )
+            run_protocol(
+                port=port, host=host, key=key, ingest_key=ingest_key, shoppers=shoppers,
+                items=[str(i) for i in range(1, 1683)], recs_path=RECS_PATH, wrk=_wrk,
+                lua_done=LUA_DONE, label=label,
+            )  # fmt: skip
+            return
         if shutil.which("wrk"):
             for name, path in paths.items():
                 script = Path(tempfile.mkstemp(suffix=".lua")[1])
-                script.write_text(LUA_REQUEST % (shoppers, path) + LUA_DONE)
+                script.write_text(LUA_REQUEST % (len(shoppers), path) + LUA_DONE)
                 results[name] = _wrk(port, host, str(script), key, args)
             results["probe"] = _wrk(port, host, "/healthz", None, args)
             tool = "wrk"
         else:
             for name, path in paths.items():
-                shopper_paths = [f"{path}{u}?k=10" for u in range(1, shoppers + 1)]
+                shopper_paths = [f"{path}{u}?k=10" for u in shoppers]
                 results[name] = _python_load(port, host, shopper_paths, key, args)
             results["probe"] = _python_load(port, host, ["/healthz"], None, args)
             tool = "python threads"
@@ -302,9 +321,18 @@ def main() -> None:
         default=None,
         help="another checkout (e.g. before a change) served in turn with this one, same data",
     )
+    parser.add_argument(
+        "--protocol",
+        choices=["floors", "issue15"],
+        default="floors",
+        help="issue15: the pinned protocol of bench/_serving_issue15.py (2 workers x 1 thread, "
+        "8 connections, 10 s + 30 s, >= 1,000 shoppers, filters, a background event writer)",
+    )
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args()
+    if args.protocol == "issue15":
+        args.server, args.workers, args.grid = "granian", 2, ""
 
     print(f"cpus: {os.cpu_count()}  load average: {os.getloadavg()}", flush=True)
     call_command("setup_platform", verbosity=0)
@@ -312,7 +340,7 @@ def main() -> None:
     try:
         with tenant_context(tenant):
             started = time.perf_counter()
-            shoppers = _seed(tenant)
+            shoppers = _seed(tenant, synthetic=args.protocol == "issue15")
             print(f"seeded MovieLens-100K in {time.perf_counter() - started:.1f}s", flush=True)
             version = services.model_version_start(
                 actor_label="bench", config=TRAINING, dispatch=False
@@ -328,6 +356,7 @@ def main() -> None:
                   f"{report.per_second:,.0f} shoppers/s (end to end: model, encode, Redis)",
                   flush=True)  # fmt: skip
             _, key = api_key_create(name="bench", scopes=["recommend"], actor_label="bench")
+            _, ingest_key = api_key_create(name="writer", scopes=["ingest"], actor_label="bench")
         runs = []
         grid = args.grid or f"{args.workers}x{args.threads}"
         for kind in ("granian", "gunicorn"):
@@ -340,8 +369,9 @@ def main() -> None:
             runs.append(("uvicorn", args.workers, 1))
         for kind, workers, threads in runs:
             if args.baseline_root is not None:
-                run(kind, workers, threads, args, tenant, key, shoppers, args.baseline_root)
-            run(kind, workers, threads, args, tenant, key, shoppers)
+                run(kind, workers, threads, args, tenant, key, shoppers, args.baseline_root,
+                    ingest_key)  # fmt: skip
+            run(kind, workers, threads, args, tenant, key, shoppers, ingest_key=ingest_key)
     finally:
         connection.set_schema_to_public()
         with connection.cursor() as cursor:

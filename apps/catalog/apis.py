@@ -13,108 +13,24 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import BaseParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from apps.apikeys.authentication import ApiKeyAuthentication
 from apps.apikeys.permissions import RequireScope
 from apps.catalog import selectors, services
+from apps.catalog.request_bodies import OrjsonParser, batch_rows, raw_json_body
 from apps.core.errors import ApplicationError
 from apps.core.ids import id_clean, id_lookup
 from apps.core.params import bool_param
 
 MAX_EVENTS_PER_BATCH = 10_000
 MAX_ITEMS_PER_BATCH = 1_000
-
-
-def _too_large() -> ApplicationError:
-    limit_mb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
-    return ApplicationError(
-        f"The request body is larger than {limit_mb} MB.", code="too_large", status_code=413
-    )
-
-
-def _declared_length(request) -> int:
-    raw = request.META.get("CONTENT_LENGTH") or "0"
-    try:
-        return int(raw)
-    except ValueError:
-        raise ApplicationError("Invalid Content-Length header.", code="bad_request") from None
-
-
-def _malformed(exc: Exception) -> ApplicationError:
-    return ApplicationError(f"Malformed JSON: {exc}", code="parse_error")
-
-
-class OrjsonParser(BaseParser):
-    """JSON bodies via orjson, refused with 413 beyond DATA_UPLOAD_MAX_MEMORY_SIZE (DRF reads
-    the stream itself and would otherwise skip Django's limit)."""
-
-    media_type = "application/json"
-
-    def parse(self, stream, media_type=None, parser_context=None) -> Any:
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        body = stream.read(limit + 1) if stream is not None else b""
-        if len(body) > limit:
-            raise _too_large()
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise _malformed(exc) from None
-
-
-def raw_json_body(request) -> Any:
-    """The request body parsed with orjson, without DRF's parser machinery. 413 beyond the
-    upload limit whether the client declared the length or not; 400 for malformed JSON."""
-    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    if _declared_length(request) > limit:
-        raise _too_large()
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        raise _too_large() from None
-    if len(body) > limit:
-        raise _too_large()
-    if not body:
-        raise ApplicationError("The request body is empty.", code="parse_error")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise _malformed(exc) from None
-
-
-def _batch_rows(data: Any, *, key: str, limit: int) -> list[Any]:
-    """A batch is a JSON array, or an object whose only field `key` is that array."""
-    if isinstance(data, dict):
-        unknown = sorted(name for name in data if name != key)
-        if unknown:
-            raise ApplicationError(
-                f"Unknown field(s): {', '.join(unknown)}.",
-                fields={name: ["Unknown field."] for name in unknown},
-            )
-        data = data.get(key)
-    if not isinstance(data, list):
-        raise ApplicationError(
-            f"Send a JSON array of {key}, or an object with a `{key}` array.",
-            fields={key: ["Must be a list."]},
-        )
-    if not data:
-        raise ApplicationError("The batch is empty.", fields={key: ["Must not be empty."]})
-    if len(data) > limit:
-        raise ApplicationError(
-            f"At most {limit:,} {key} per request; this one has {len(data):,}.",
-            code="too_many",
-            fields={key: [f"At most {limit} per request."]},
-        )
-    return data
 
 
 def _json_response(data: Any, status: int = 200) -> HttpResponse:
@@ -167,7 +83,19 @@ class EventInput(serializers.Serializer):
     """Documentation only: validation is in apps.catalog.validation."""
 
     event_id = serializers.CharField(max_length=128, required=False, allow_null=True)
-    user_id = serializers.CharField(max_length=128)
+    user_id = serializers.CharField(
+        max_length=128,
+        required=False,
+        allow_null=True,
+        help_text="The shopper. Required unless session_id is given (an anonymous visitor).",
+    )
+    session_id = serializers.CharField(
+        max_length=128,
+        required=False,
+        allow_null=True,
+        help_text="The browsing session. With a user_id too, links the session to the shopper: "
+        "its anonymous events then count as theirs.",
+    )
     item_id = serializers.CharField(max_length=128)
     type = serializers.ChoiceField(
         choices=["view", "add_to_cart", "purchase", "rating", "click", "dismiss"],
@@ -178,11 +106,19 @@ class EventInput(serializers.Serializer):
     )
     timestamp = serializers.DateTimeField(help_text="ISO 8601 with a zone; -3 years to +5 min.")
     recommendation_id = serializers.CharField(max_length=64, required=False, allow_null=True)
+    order_id = serializers.CharField(
+        max_length=128,
+        required=False,
+        allow_null=True,
+        help_text="Purchases only: the order (basket) the line belongs to; 400 on other types.",
+    )
 
 
 class EventOutput(serializers.Serializer):
     event_id = serializers.CharField(allow_null=True)
-    user_id = serializers.CharField()
+    user_id = serializers.CharField(allow_null=True)
+    session_id = serializers.CharField(allow_null=True)
+    order_id = serializers.CharField(allow_null=True)
     item_id = serializers.CharField()
     type = serializers.CharField()
     value = serializers.FloatField(allow_null=True)
@@ -268,7 +204,7 @@ class ItemBulkApi(StoreApi):
         description='Create or replace up to 1,000 items (a JSON array, or {"items": [...]}).',
     )
     def post(self, request):
-        rows = _batch_rows(request.data, key="items", limit=MAX_ITEMS_PER_BATCH)
+        rows = batch_rows(request.data, key="items", limit=MAX_ITEMS_PER_BATCH)
         result = services.items_upsert(rows=rows)
         return _json_response(result.as_dict())
 
@@ -324,7 +260,7 @@ class EventBulkApi(StoreApi):
         ),
     )
     def post(self, request):
-        rows = _batch_rows(raw_json_body(request), key="events", limit=MAX_EVENTS_PER_BATCH)
+        rows = batch_rows(raw_json_body(request), key="events", limit=MAX_EVENTS_PER_BATCH)
         result = services.events_ingest(rows=rows, source="api")
         return _json_response(result.as_dict(), status=202)
 

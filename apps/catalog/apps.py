@@ -6,11 +6,19 @@ class CatalogConfig(AppConfig):
     label = "catalog"
 
     def ready(self) -> None:
-        from apps.catalog import recent, services
+        from apps.catalog import recent, services, sessions
         from apps.core import erasure
 
         erasure.register("events", services.shopper_events_erase, models=("catalog.Event",))
         erasure.register("profile", services.shopper_profile_erase, models=("catalog.Shopper",))
         erasure.register(
-            "recent_events", recent.shopper_recent_erase, key_families=("recent-events",)
+            "recent_events",
+            recent.shopper_recent_erase,
+            key_families=("recent-events", "recent-events-latest"),
+        )
+        erasure.register(
+            "sessions",
+            sessions.shopper_sessions_erase,
+            models=("catalog.SessionLink", "catalog.Event"),
+            key_families=("session-recent-events", "session-links"),
         )

@@ -61,7 +61,8 @@ class Event(models.Model):
 
     # NULL, not "": events without a client id are never deduplicated (partial unique index).
     event_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
-    user_id = models.CharField(max_length=128)
+    # NULL: an anonymous visitor's event, known by its `session_id` only.
+    user_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
     item_id = models.CharField(max_length=128)
     type = models.CharField(max_length=16, choices=Type.choices)
     value = models.FloatField(null=True, blank=True)
@@ -70,6 +71,10 @@ class Event(models.Model):
     # Purchases: the item's catalog price when the event was stored (attributed revenue uses
     # `value` when the store sends one, else this).
     item_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    # The store's browsing session (anonymous visitors, and signed-in shoppers' sessions, which
+    # SessionLink maps to the shopper) and, on purchases, the order (basket) it belongs to.
+    session_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
+    order_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -92,7 +97,29 @@ class Event(models.Model):
                 condition=models.Q(recommendation_id__isnull=False),
                 name="event_recommendation",
             ),
+            models.Index(
+                fields=["session_id", "timestamp"],
+                condition=models.Q(session_id__isnull=False),
+                name="event_session_time",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.type} {self.item_id}"
+
+
+class SessionLink(models.Model):
+    """A browsing session known to belong to a shopper: written when an event carries both its
+    `session_id` and a `user_id`. The session's anonymous events then count as the shopper's
+    (fresh lists, erasure) without rewriting them. A session belongs to the first shopper seen
+    with it: a later event pairing it with another user id does not move it."""
+
+    session_id = models.CharField(max_length=128, unique=True)
+    user_id = models.CharField(max_length=128, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.session_id} -> {self.user_id}"

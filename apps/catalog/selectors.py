@@ -33,6 +33,8 @@ EVENT_PUBLIC_FIELDS = (
     "value",
     "timestamp",
     "recommendation_id",
+    "session_id",
+    "order_id",
     "received_at",
 )
 

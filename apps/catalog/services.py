@@ -18,7 +18,7 @@ from django.utils import timezone
 from apps.audit.actions import AuditAction
 from apps.audit.services import audit_record
 from apps.billing.quotas import Reservation, ingest_reserve
-from apps.catalog import live
+from apps.catalog import event_sql, live
 from apps.catalog.models import Event, Item, Shopper
 from apps.catalog.recent import recent_events_push
 from apps.catalog.selectors import shopper_data
@@ -59,75 +59,6 @@ class IngestResult:
 
 
 # --- Events -------------------------------------------------------------------------------------
-# The batch goes to a session-local staging table by COPY, then into catalog_event with one
-# INSERT ... SELECT that skips event_ids already stored and returns what it inserted. ON COMMIT
-# DELETE ROWS empties the staging table at commit without a catalog change per batch.
-_STAGING_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS catalog_event_staging (
-    event_id text, user_id text, item_id text, type text, value float8,
-    "timestamp" timestamptz, recommendation_id text
-) ON COMMIT DELETE ROWS
-"""
-_STAGING_COPY = (
-    "COPY pg_temp.catalog_event_staging "
-    '(event_id, user_id, item_id, type, value, "timestamp", recommendation_id) '
-    "FROM STDIN (FORMAT BINARY)"
-)
-_STAGING_TYPES = ["text", "text", "text", "text", "float8", "timestamptz", "text"]
-# Rows are taken in a fixed order (event_id, item_id) so that concurrent batches sharing keys
-# wait on each other instead of deadlocking. Events of items not in the catalog create hidden
-# stub items, shown once the store sends the item itself.
-_EVENTS_INSERT = """
-WITH inserted AS (
-    INSERT INTO catalog_event
-        (event_id, user_id, item_id, type, value, "timestamp", recommendation_id, item_price,
-         received_at)
-    SELECT s.event_id, s.user_id, s.item_id, s.type, s.value, s."timestamp",
-           s.recommendation_id,
-           -- a purchase keeps the item's price of the moment (attributed revenue)
-           CASE WHEN s.type = 'purchase'
-                THEN (SELECT c.price FROM catalog_item c WHERE c.item_id = s.item_id) END,
-           now()
-    FROM pg_temp.catalog_event_staging s
-    ORDER BY s.event_id
-    ON CONFLICT (event_id) WHERE event_id IS NOT NULL DO NOTHING
-    RETURNING item_id, type
-), stubs AS (
-    INSERT INTO catalog_item (item_id, title, description, categories, price, in_stock,
-                              attributes, is_hidden, created_at, updated_at)
-    SELECT missing.item_id, '', '', '{}', NULL, true, '{}', true, now(), now()
-    FROM (
-        SELECT DISTINCT i.item_id FROM inserted i
-        WHERE NOT EXISTS (SELECT 1 FROM catalog_item c WHERE c.item_id = i.item_id)
-    ) missing
-    ORDER BY missing.item_id
-    ON CONFLICT (item_id) DO NOTHING
-)
-SELECT type, count(*) FROM inserted GROUP BY type
-"""
-# Last statement before commit: shopper rows stay locked for as short a time as possible.
-_SHOPPERS_UPSERT = """
-INSERT INTO catalog_shopper (user_id, attributes, first_seen_at, last_seen_at, created_at,
-                             updated_at)
-SELECT user_id, '{}', min("timestamp"), max("timestamp"), now(), now()
-FROM pg_temp.catalog_event_staging
-GROUP BY user_id
-ORDER BY user_id
-ON CONFLICT (user_id) DO UPDATE SET
-    first_seen_at = LEAST(catalog_shopper.first_seen_at, EXCLUDED.first_seen_at),
-    last_seen_at = GREATEST(catalog_shopper.last_seen_at, EXCLUDED.last_seen_at),
-    updated_at = EXCLUDED.updated_at
-WHERE catalog_shopper.first_seen_at IS NULL
-   OR catalog_shopper.first_seen_at > EXCLUDED.first_seen_at
-   OR catalog_shopper.last_seen_at < EXCLUDED.last_seen_at
-"""
-
-
-_STAGING_NEW = """
-SELECT count(*) FROM pg_temp.catalog_event_staging s
-WHERE s.event_id IS NULL
-   OR NOT EXISTS (SELECT 1 FROM catalog_event e WHERE e.event_id = s.event_id)
-"""
 
 
 def _events_write(
@@ -142,20 +73,22 @@ def _events_write(
     reservation: Reservation | None = None
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_STAGING_DDL)
-            with cursor.cursor.copy(_STAGING_COPY) as copy:
-                copy.set_types(_STAGING_TYPES)
+            cursor.execute(event_sql.STAGING_DDL)
+            with cursor.cursor.copy(event_sql.STAGING_COPY) as copy:
+                copy.set_types(event_sql.STAGING_TYPES)
                 write_row = copy.write_row
                 for row in rows:
                     write_row(row)
             if reserve is not None:
-                cursor.execute(_STAGING_NEW)
+                cursor.execute(event_sql.STAGING_NEW)
                 reservation = reserve(cursor.fetchone()[0])
-            cursor.execute(_EVENTS_INSERT)
+            cursor.execute(event_sql.EVENTS_INSERT)
             inserted = {kind: count for kind, count in cursor.fetchall()}
             if reservation is not None:
                 reservation.settle(sum(inserted.values()))
-            cursor.execute(_SHOPPERS_UPSERT)
+            if any(row[7] is not None and row[1] is not None for row in rows):
+                cursor.execute(event_sql.SESSIONS_LINK)
+            cursor.execute(event_sql.SHOPPERS_UPSERT)
             if nested:
                 # No commit will empty the staging table before the caller's next batch.
                 cursor.execute("DELETE FROM pg_temp.catalog_event_staging")

@@ -23,8 +23,20 @@ from apps.core.ids import id_problem as _id_rule_problem
 # `dismiss`: "not interested" (kept out of the shopper's lists; not a training signal).
 EVENT_TYPES = frozenset({"view", "add_to_cart", "purchase", "rating", "click", "dismiss"})
 EVENT_FIELDS = frozenset(
-    {"event_id", "user_id", "item_id", "type", "value", "timestamp", "recommendation_id"}
+    {
+        "event_id",
+        "user_id",
+        "session_id",
+        "item_id",
+        "type",
+        "value",
+        "timestamp",
+        "recommendation_id",
+        "order_id",
+    }
 )
+# `order_id` groups a purchase's lines into one order (a basket); other types refuse it.
+ORDER_EVENT_TYPES = frozenset({"purchase"})
 ITEM_FIELDS = frozenset(
     {"item_id", "title", "description", "categories", "price", "in_stock", "attributes"}
 )
@@ -39,8 +51,11 @@ PRICE_MAX = Decimal("9999999999.99")  # Item.price: 12 digits, 2 decimal places
 TIMESTAMP_MAX_FUTURE = timedelta(minutes=5)
 TIMESTAMP_MAX_PAST = timedelta(days=3 * 365 + 1)
 
-# An event as written: (event_id, user_id, item_id, type, value, timestamp, recommendation_id).
-EventRow = tuple[str | None, str, str, str, float | None, datetime, str | None]
+# An event as written: (event_id, user_id, item_id, type, value, timestamp, recommendation_id,
+# session_id, order_id). user_id is None only when session_id is set (an anonymous visitor).
+EventRow = tuple[
+    str | None, str | None, str, str, float | None, datetime, str | None, str | None, str | None
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,14 +124,23 @@ def _event_problems(raw: Any, low: datetime, high: datetime) -> list[tuple[str, 
     if type(raw) is not dict:
         return [("", "Each event must be a JSON object.")]
     problems = [(field, "Unknown field.") for field in _unknown_fields(raw, EVENT_FIELDS)]
-    for field in ("user_id", "item_id"):
-        if field not in raw:
-            problems.append((field, "This field is required."))
-        elif message := id_problem(raw[field], ID_MAX_LENGTH):
+    if raw.get("user_id") is None and raw.get("session_id") is None:
+        problems.append(("user_id", "This field is required (unless session_id is given)."))
+    for field in ("user_id", "item_id", "event_id", "session_id", "order_id"):
+        if raw.get(field) is not None and (message := id_problem(raw[field], ID_MAX_LENGTH)):
             problems.append((field, message))
-    if raw.get("event_id") is not None and (message := id_problem(raw["event_id"], ID_MAX_LENGTH)):
-        problems.append(("event_id", message))
+        elif field == "item_id" and "item_id" not in raw:
+            problems.append(("item_id", "This field is required."))
     kind = raw.get("type")
+    # `type` may be any JSON value here (a list or an object is unhashable): only a known
+    # type is checked against the order rule; a wrong type is reported below.
+    if (
+        raw.get("order_id") is not None
+        and type(kind) is str
+        and kind in EVENT_TYPES
+        and kind not in ORDER_EVENT_TYPES
+    ):
+        problems.append(("order_id", "Only purchase events carry an order_id."))
     if "type" not in raw:
         problems.append(("type", "This field is required."))
     elif type(kind) is not str or kind not in EVENT_TYPES:
@@ -171,19 +195,26 @@ def events_validate(
             kind = raw.get("type")
             value = raw.get("value")
             recommendation_id = raw.get("recommendation_id")
+            session_id = _clean_id(raw.get("session_id"))
+            order_id = _clean_id(raw.get("order_id"))
             moment = _timestamp_parse(raw.get("timestamp"), low, high)
             if (
-                type(user_id) is str
-                and 0 < len(user_id) <= ID_MAX_LENGTH
+                (
+                    (
+                        type(user_id) is str
+                        and 0 < len(user_id) <= ID_MAX_LENGTH
+                        and user_id.isprintable()
+                        and user_id[0] != " " != user_id[-1]
+                    )
+                    or (user_id is None and session_id is not None)
+                )
                 and type(item_id) is str
                 and 0 < len(item_id) <= ID_MAX_LENGTH
                 and type(kind) is str
                 and kind in types
                 and type(moment) is datetime
                 # printable: no NUL or other control characters, no line breaks.
-                and user_id.isprintable()
                 and item_id.isprintable()
-                and user_id[0] != " " != user_id[-1]
                 and item_id[0] != " " != item_id[-1]
                 and (
                     event_id is None
@@ -203,6 +234,25 @@ def events_validate(
                         and recommendation_id[0] != " " != recommendation_id[-1]
                     )
                 )
+                and (
+                    session_id is None
+                    or (
+                        type(session_id) is str
+                        and 0 < len(session_id) <= ID_MAX_LENGTH
+                        and session_id.isprintable()
+                        and session_id[0] != " " != session_id[-1]
+                    )
+                )
+                and (
+                    order_id is None
+                    or (
+                        kind == "purchase"
+                        and type(order_id) is str
+                        and 0 < len(order_id) <= ID_MAX_LENGTH
+                        and order_id.isprintable()
+                        and order_id[0] != " " != order_id[-1]
+                    )
+                )
             ):
                 if value is None:
                     ok = kind != "rating"
@@ -217,7 +267,19 @@ def events_validate(
                             duplicates += 1
                             continue
                         seen_ids.add(event_id)
-                    append((event_id, user_id, item_id, kind, value, moment, recommendation_id))
+                    append(
+                        (
+                            event_id,
+                            user_id,
+                            item_id,
+                            kind,
+                            value,
+                            moment,
+                            recommendation_id,
+                            session_id,
+                            order_id,
+                        )
+                    )
                     continue
         for field, message in _event_problems(raw, low, high) or [("", "Invalid event.")]:
             errors.append(RowError(index, field, message))

@@ -42,6 +42,12 @@ SHOPPER_KEY_FAMILIES: dict[str, str] = {
     "recommendation-lists": "recs:*:[ua]:{user_id}",
     # apps.catalog.recent.recent_key: the shopper's last events, pushed by ingestion
     "recent-events": "recent:{user_id}",
+    # apps.catalog.recent.recent_latest_key: the newest timestamp in that list
+    "recent-events-latest": "recent-at:{user_id}",
+    # apps.catalog.recent.session_recent_key: a linked session's last events (its shopper's)
+    "session-recent-events": "srecent:*",
+    # apps.catalog.recent.session_link_key: session id -> the shopper it is linked to
+    "session-links": "slink:*",
     # apps.recommendations.cache.fresh_key: a list re-scored with the shopper's recent events
     "fresh-lists": "fresh:[ua]:{user_id}",
     # apps.recommendations.cache.impressions_key: served lists waiting for PostgreSQL

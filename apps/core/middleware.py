@@ -155,6 +155,14 @@ class RequestInputMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        # Fast path, nearly every request: an ASCII path (so UTF-8) as the WSGI server
+        # received it, without NUL, and a query that cannot hold one.
+        meta = request.META
+        path = meta.get(PATH_BYTES_KEY)
+        if path is not None and path.isascii() and "\x00" not in path:
+            query = meta.get("QUERY_STRING", "")
+            if "%00" not in query and "\x00" not in query:
+                return self.get_response(request)
         problem = request_input_problem(request)
         if problem is None:
             return self.get_response(request)

@@ -31,6 +31,7 @@ from apps.core.params import bool_param
 from apps.core.redis_batch import request_batch
 from apps.recommendations import selectors, services, serving
 from apps.recommendations.serving import LIST_SIZE, Filters
+from apps.recommendations.serving.session import recommend_for_session
 
 _RENDERER = JSONRenderer()
 
@@ -90,6 +91,7 @@ _FILTERS = [
     OpenApiParameter("category", str, description="Only items of this category."),
     OpenApiParameter("in_stock", bool, description="Only items in stock (default true)."),
 ]
+_EXCLUDE_SEEN = OpenApiParameter("exclude_seen", bool, description="Leave out seen (default true).")
 
 
 def _serving_schema(operation_id: str, *parameters: OpenApiParameter):
@@ -184,10 +186,7 @@ class ShopperRecommendationsApi(RecommendApi):
             batch=request_batch(request), user_id=user_id, exclude_seen=exclude_seen
         )
 
-    @_serving_schema(
-        "recommendations_for_shopper",
-        OpenApiParameter("exclude_seen", bool, description="Leave out items seen (default true)."),
-    )
+    @_serving_schema("recommendations_for_shopper", _EXCLUDE_SEEN)
     def get(self, request, user_id: str):
         query = request.GET
         served = serving.recommend_for_shopper(
@@ -195,6 +194,17 @@ class ShopperRecommendationsApi(RecommendApi):
             filters=_filters(query),
             exclude_seen=bool_param(query, "exclude_seen", default=True),
             prefetch=self.prefetch,
+        )
+        return _json(served)
+
+
+class SessionRecommendationsApi(RecommendApi):
+    @_serving_schema("recommendations_for_session", _EXCLUDE_SEEN)
+    def get(self, request, session_id: str):
+        query, session_id = request.GET, _id(session_id, "session_id")
+        seen = bool_param(query, "exclude_seen", default=True)
+        served = recommend_for_session(
+            session_id=session_id, filters=_filters(query), exclude_seen=seen
         )
         return _json(served)
 

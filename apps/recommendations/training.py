@@ -24,12 +24,16 @@ METRIC = f"ndcg@{K}"
 
 # Events of an erased shopper that arrived before the erasure never reach a model, even those a
 # batch committed after the erasure's DELETE (apps/core/erasure.py); later ones are a new history.
+# Anonymous events (no user_id) count as the shopper's their session is linked to
+# (catalog.SessionLink), and are left out while the session is linked to nobody.
 _EVENTS_COPY = (
-    "COPY (SELECT e.user_id, e.item_id, e.type, e.value, "
-    'floor(extract(epoch FROM e."timestamp"))::bigint FROM catalog_event e '
+    "COPY (SELECT coalesce(e.user_id, l.user_id), e.item_id, e.type, e.value, "
+    'floor(extract(epoch FROM e."timestamp"))::bigint, e.order_id FROM catalog_event e '
+    "LEFT JOIN catalog_sessionlink l ON e.user_id IS NULL AND l.session_id = e.session_id "
     'WHERE e."timestamp" >= {since} AND e."timestamp" <= {until} '
+    "AND coalesce(e.user_id, l.user_id) IS NOT NULL "
     "AND NOT EXISTS (SELECT 1 FROM public.core_shoppererasure x "
-    "WHERE x.schema_name = current_schema() AND x.user_id = e.user_id "
+    "WHERE x.schema_name = current_schema() AND x.user_id = coalesce(e.user_id, l.user_id) "
     "AND e.received_at <= x.erased_at)) TO STDOUT"
 )
 
@@ -44,13 +48,14 @@ def training_window() -> tuple[datetime | None, datetime | None]:
 
 
 def interactions_read(*, since: datetime, until: datetime) -> Interactions:
-    """Every event of the current store in [since, until] as ml Interactions, streamed with
-    COPY (no model instances; about a million rows per second)."""
+    """Every event of the current store in [since, until] as ml Interactions (purchases with
+    their order ids), streamed with COPY (no model instances; about a million rows per second)."""
     users: list[str] = []
     items: list[str] = []
     types: list[str] = []
     values: list[float] = []
     stamps: list[int] = []
+    orders: list[str] = []
     known = set(EVENT_TYPES)
     with connection.cursor() as cursor:
         # COPY takes no bind parameters; both bounds are datetimes we computed, not input.
@@ -58,9 +63,9 @@ def interactions_read(*, since: datetime, until: datetime) -> Interactions:
             since=f"'{since.isoformat()}'::timestamptz", until=f"'{until.isoformat()}'::timestamptz"
         )
         with cursor.cursor.copy(query) as copy:
-            copy.set_types(["text", "text", "text", "float8", "int8"])
+            copy.set_types(["text", "text", "text", "float8", "int8", "text"])
             nan = float("nan")
-            for user_id, item_id, kind, value, ts in copy.rows():
+            for user_id, item_id, kind, value, ts, order_id in copy.rows():
                 if kind not in known:
                     continue
                 users.append(user_id)
@@ -68,12 +73,14 @@ def interactions_read(*, since: datetime, until: datetime) -> Interactions:
                 types.append(kind)
                 values.append(nan if value is None else value)
                 stamps.append(ts)
+                orders.append(order_id or "")
     return Interactions(
         user_ids=np.array(users, dtype=object),
         item_ids=np.array(items, dtype=object),
         event_types=np.array(types, dtype=object),
         values=np.array(values, dtype=np.float64),
         timestamps=np.array(stamps, dtype=np.int64),
+        order_ids=np.array(orders, dtype=object),
     )
 
 

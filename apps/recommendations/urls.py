@@ -15,6 +15,11 @@ recommendation_urlpatterns = [
         apis.BoughtTogetherApi.as_view(),
         name="recs-bought-together",
     ),
+    path(
+        "sessions/<id:session_id>",
+        apis.SessionRecommendationsApi.as_view(),
+        name="recs-session",
+    ),
     path("trending", apis.TrendingApi.as_view(), name="recs-trending"),
     path("models", apis.ModelVersionListApi.as_view(), name="recs-models"),
     path("models/train", apis.ModelTrainApi.as_view(), name="recs-models-train"),

@@ -1,4 +1,4 @@
-"""Bought-together: item co-occurrence within a shopper's sessions or orders."""
+"""Bought-together: item co-occurrence within a shopper's orders, or sessions without them."""
 
 from __future__ import annotations
 
@@ -39,6 +39,49 @@ def session_ids(
     basket = sess.astype(np.int64) * (n // max_basket + 1) + chunk
     _, basket = np.unique(basket, return_inverse=True)
     return basket, order
+
+
+def basket_ids(
+    user_idx: np.ndarray,
+    timestamps: np.ndarray,
+    order_ids: np.ndarray,
+    *,
+    gap_seconds: int = SESSION_GAP_SECONDS,
+    max_basket: int = 50,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Basket id per event, plus the event order used, as :func:`session_ids` returns them.
+
+    An event whose ``order_ids`` entry is non-empty belongs to the basket of its (shopper,
+    order id), however far apart its lines were sent; the others fall back to time-window
+    sessions. Orders longer than ``max_basket`` lines are cut into chunks, as sessions are.
+    """
+    has = np.fromiter((bool(o) for o in order_ids.tolist()), dtype=bool, count=len(order_ids))
+    idx_s = np.flatnonzero(~has)
+    idx_o = np.flatnonzero(has)
+    b_s, o_s = session_ids(
+        user_idx[idx_s], timestamps[idx_s], gap_seconds=gap_seconds, max_basket=max_basket
+    )
+    n_sess = int(b_s.max()) + 1 if len(b_s) else 0
+    if len(idx_o) == 0:
+        return b_s, idx_s[o_s]
+    codes: dict[tuple[int, object], int] = {}
+    key = np.fromiter(
+        (
+            codes.setdefault(k, len(codes))
+            for k in zip(user_idx[idx_o].tolist(), order_ids[idx_o].tolist(), strict=True)
+        ),
+        dtype=np.int64,
+        count=len(idx_o),
+    )
+    o_o = np.lexsort((timestamps[idx_o], key))
+    k = key[o_o]
+    new = np.ones(len(k), dtype=bool)
+    new[1:] = k[1:] != k[:-1]
+    starts = np.flatnonzero(new)
+    group = np.cumsum(new) - 1
+    chunk = (np.arange(len(k)) - starts[group]) // max_basket
+    _, b_o = np.unique(group * (len(k) // max_basket + 1) + chunk, return_inverse=True)
+    return np.concatenate([b_s, b_o + n_sess]), np.concatenate([idx_s[o_s], idx_o[o_o]])
 
 
 def cooccurrence_matrix(

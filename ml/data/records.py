@@ -29,7 +29,9 @@ class Interactions:
     """Raw shopper events, one entry per event, all arrays of equal length.
 
     ``values`` holds the rating for ``rating`` events and NaN otherwise; ``timestamps`` are unix
-    seconds. Arrays are not copied; treat an instance as immutable.
+    seconds; ``order_ids`` (object array) names the order a purchase belongs to, ``""`` or None
+    when unknown (the default: every event unknown). Arrays are not copied; treat an instance
+    as immutable.
     """
 
     user_ids: np.ndarray
@@ -37,9 +39,12 @@ class Interactions:
     event_types: np.ndarray
     values: np.ndarray
     timestamps: np.ndarray
+    order_ids: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.user_ids)
+        if self.order_ids is None:
+            self.order_ids = np.full(n, "", dtype=object)
         for f in fields(self):
             if len(getattr(self, f.name)) != n:
                 raise ValueError(f"Interactions.{f.name} has a different length than user_ids")
@@ -50,30 +55,40 @@ class Interactions:
 
     @classmethod
     def from_rows(
-        cls, rows: Iterable[tuple[object, object, str, float | None, int | float]]
+        cls,
+        rows: Iterable[
+            tuple[object, object, str, float | None, int | float]
+            | tuple[object, object, str, float | None, int | float, object]
+        ],
     ) -> Interactions:
-        """Build from ``(user_id, item_id, event_type, value_or_None, ts_seconds)`` tuples.
+        """Build from ``(user_id, item_id, event_type, value_or_None, ts_seconds[, order_id])``
+        tuples.
 
-        Ids are converted to ``str``. Raises ``ValueError`` for an event type outside
-        ``EVENT_TYPES``.
+        Ids are converted to ``str``; a missing or None ``order_id`` is ``""`` (unknown).
+        Raises ``ValueError`` for an event type outside ``EVENT_TYPES``.
         """
         users: list[str] = []
         items: list[str] = []
         types: list[str] = []
         values: list[float] = []
         stamps: list[int] = []
-        for user_id, item_id, event_type, value, ts in rows:
+        orders: list[str] = []
+        for row in rows:
+            user_id, item_id, event_type, value, ts = row[:5]
             users.append(str(user_id))
             items.append(str(item_id))
             types.append(str(event_type))
             values.append(np.nan if value is None else float(value))
             stamps.append(int(ts))
+            order_id = row[5] if len(row) > 5 else None
+            orders.append("" if order_id is None else str(order_id))
         return cls(
             user_ids=np.array(users, dtype=object),
             item_ids=np.array(items, dtype=object),
             event_types=np.array(types, dtype=object),
             values=np.array(values, dtype=np.float64),
             timestamps=np.array(stamps, dtype=np.int64),
+            order_ids=np.array(orders, dtype=object),
         )
 
     @classmethod
@@ -95,6 +110,7 @@ class Interactions:
         out.event_types = self.event_types[mask_or_index]
         out.values = self.values[mask_or_index]
         out.timestamps = self.timestamps[mask_or_index]
+        out.order_ids = self.order_ids[mask_or_index] if self.order_ids is not None else None
         cache = self.__dict__.get("_codes")
         if cache:
             out._codes = {name: (c[mask_or_index], v) for name, (c, v) in cache.items()}
@@ -120,6 +136,12 @@ class Interactions:
             vocab[:] = list(seen)
             cache[column] = (codes, vocab)
         return cache[column]
+
+    def order_mask(self) -> np.ndarray:
+        """Boolean mask of the purchases that carry an order id."""
+        orders = self.order_ids if self.order_ids is not None else ()
+        known = np.fromiter((bool(o) for o in orders), dtype=bool, count=len(self))
+        return known & self.type_mask("purchase")
 
     def type_mask(self, event_type: str) -> np.ndarray:
         """Boolean mask of the events of one type (via the cached codes)."""

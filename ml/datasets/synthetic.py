@@ -147,13 +147,13 @@ def grocery_store(
     (item base 4-30 days times a shopper factor), shops every 2-8 days and buys every staple
     that is due (with noise, and 15% of the time not), plus about one new item from their
     favourite categories; now and then a staple is swapped for a new one. Everything in one
-    trip shares a timestamp window of a few minutes.
+    trip shares a timestamp window of a few minutes and an order id (``g<shopper>-o<trip>``).
     """
     rng = np.random.default_rng(seed)
     catalog, item_cat, pop = _catalog(rng, n_items, n_categories, 365)
     p_item = pop / pop.sum()
     base_interval = rng.uniform(4, 30, n_items)
-    users, items, stamps = [], [], []
+    users, items, stamps, orders = [], [], [], []
     for u in range(n_users):
         n_staples = int(rng.integers(6, 19))
         staples = rng.choice(n_items, n_staples, replace=False, p=p_item)
@@ -163,6 +163,7 @@ def grocery_store(
         explore_pool = np.flatnonzero(np.isin(item_cat, fav))
         trip_gap = rng.uniform(2, 8)
         t = rng.uniform(0, trip_gap)
+        trip = 0
         while t < days:
             due = (t - last) >= interval * rng.uniform(0.7, 1.4, n_staples)
             due &= rng.random(n_staples) < 0.85  # forgot it, or bought it elsewhere
@@ -184,6 +185,8 @@ def grocery_store(
                 users.append(u)
                 items.append(int(item))
                 stamps.append(ts + 30 * j)
+                orders.append(f"g{u}-o{trip}")
+            trip += 1
             t += trip_gap * rng.uniform(0.7, 1.3)
     n = len(users)
     return (
@@ -193,6 +196,7 @@ def grocery_store(
             event_types=np.full(n, "purchase", dtype=object),
             values=np.full(n, np.nan),
             timestamps=np.array(stamps, dtype=np.int64),
+            order_ids=np.array(orders, dtype=object),
         ),
         catalog,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: per-cell order columns (ui_ord_*) and shopper order arrays
 STRATEGIES = ("popularity", "als", "als+rerank")
 N_RECENT = 5  # recent items kept per shopper for similarity features and session candidates
 MAX_CATS = 3  # categories per item used by category-affinity features

@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ml.data import DAY
+from ml.model.orders import last_orders_share
 from ml.model.state import ShopperState, stored_state
 from ml.sparse_utils import csr_gather, csr_positions, take_at
 
@@ -38,6 +39,9 @@ FEATURE_NAMES = (
     "item_interval_days",
     "ui_due_ratio",
     "buy_again",
+    "ord_share_last5",
+    "ord_since_last",
+    "ord_reorder_rate",
     "cat_share",
     "cat_lift",
     "price_ratio_log",
@@ -145,6 +149,13 @@ def candidate_features(
     with np.errstate(invalid="ignore", divide="ignore"):
         put("ui_due_ratio", days_rep / np.maximum(expected, 1.0))
     put("buy_again", cell("buy_again"))
+    # Baskets (NaN for shoppers without orders): share of the last five orders holding the
+    # item, orders since the last one that did (NaN: never), the shopper's reorder rate.
+    n_orders = s.n_orders[:, None]
+    put("ord_share_last5", last_orders_share(cell("ord_mask"), n_orders))
+    ord_last = cell("ord_last")
+    put("ord_since_last", np.where(ord_last > 0, n_orders - ord_last, np.nan))
+    put("ord_reorder_rate", s.reorder_rate[:, None])
     put("is_seen", (count > 0).astype(np.float32))
 
     cats = model._item_cats[c]  # (b, w, MAX_CATS)

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from ml.candidates.als import AlsParams, fit_als, item_neighbors, normalized
 from ml.candidates.buy_again import buy_again_scores, cell_intervals, item_intervals
 from ml.candidates.content import content_embeddings, item_texts
-from ml.candidates.cooccurrence import cooccurrence_matrix, session_ids
+from ml.candidates.cooccurrence import basket_ids, cooccurrence_matrix
 from ml.candidates.popularity import TimeBins, popularity_scores, trending_scores
 from ml.candidates.segments import fit_segments
 from ml.data import (
@@ -26,6 +26,7 @@ from ml.data import (
 )
 from ml.model.artifact import RecommenderModel
 from ml.model.config import MAX_CATS, MAX_NEIGHBOR_ITEMS, N_RECENT, NEIGHBORS
+from ml.model.orders import order_cells, shopper_orders
 from ml.model.state import recent_items
 
 
@@ -89,6 +90,11 @@ def fit_model(
     table.data["interval"] = cell_intervals(table)
     item_iv = item_intervals(table, n_items)
     table.data["buy_again"] = buy_again_scores(table, item_iv, ref)
+    orders = np.asarray(interactions.order_ids, dtype=object)
+    in_order = interactions.order_mask()
+    table.data.update(
+        order_cells(table, u_ev[in_order], i_ev[in_order], ts[in_order], orders[in_order])
+    )
     for name, values in table.data.items():
         a["ui_" + name] = values
     a["item_interval"] = item_iv
@@ -135,6 +141,7 @@ def fit_model(
     a["user_first_ts"] = np.where(np.isfinite(first_u), first_u, 0.0)
     # Share of the shopper's events that went to an item they had touched before.
     a["user_repeat_rate"] = 1.0 - a["user_n_items"] / np.maximum(n_ev, 1.0)
+    a["user_n_orders"], a["user_reorder_rate"] = shopper_orders(table)
     cell_price = price[table.indices]
     a["user_price"] = _row_nanmedian(rows, cell_price, n_users)
     a["recent"] = recent_items(table, N_RECENT)
@@ -169,10 +176,11 @@ def fit_model(
     a["content"] = emb if emb is not None else np.zeros((0, 0), np.float32)
     timings["content"] = time.perf_counter() - t1
 
-    # Bought together: orders when the store has purchases, else any session.
+    # Bought together: purchases when the store has any, else any event; baskets are orders
+    # where the purchases name one, time-window sessions otherwise.
     t1 = time.perf_counter()
     sel = is_purchase if has_purchases else np.ones(len(ts), bool)
-    basket, order = session_ids(u_ev[sel], ts[sel])
+    basket, order = basket_ids(u_ev[sel], ts[sel], np.where(in_order, orders, "")[sel])
     cooc = cooccurrence_matrix(
         basket,
         i_ev[sel][order],

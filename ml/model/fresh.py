@@ -22,7 +22,11 @@ from ml.model.state import live_state, live_table
 # implicit's BM25 constants (see ml.candidates.als.weight_matrix).
 _BM25_K1, _BM25_B = 100.0, 0.8
 
-NewEvent = tuple[str, str, float] | tuple[str, str, float, float | None]
+NewEvent = (
+    tuple[str, str, float]
+    | tuple[str, str, float, float | None]
+    | tuple[str, str, float, float | None, str | None]
+)
 
 
 class FreshServing:
@@ -40,8 +44,10 @@ class FreshServing:
 
         ``new_events``: ``(item_id, event_type, unix_ts)`` oldest first; a 4th element, when
         present, is the rating value of a ``rating`` event (without it a rating counts as a
-        mid rating, as in training). Events on items the model does not know are ignored;
-        event types the engine does not weigh (e.g. ``dismiss``) only mark their item seen.
+        mid rating, as in training); a 5th, when present, is the order id of a ``purchase``
+        (None or "" when unknown), which feeds the basket features. Events on items the model
+        does not know are ignored; event types the engine does not weigh (e.g. ``dismiss``)
+        only mark their item seen.
 
         A known shopper's vector is their stored one moved by the fold-in difference the new
         events make (so no new events gives exactly :meth:`recommend_for_user`'s list); an
@@ -53,9 +59,9 @@ class FreshServing:
         """
         always = {i for i in self.item_index.lookup(list(exclude_item_ids)).tolist() if i >= 0}
         u = self.user_index.get(str(user_id))
-        items, weights, stamps, repeat, touched = self._parse_new_events(new_events)
+        items, weights, stamps, repeat, orders, touched = self._parse_new_events(new_events)
         touched_extra = touched if exclude_seen else np.zeros(0, np.int64)
-        table = live_table(self, u, items, weights, stamps, repeat)
+        table = live_table(self, u, items, weights, stamps, repeat, orders)
         known_items = table.indices[self.arrays["n_users_item"][table.indices] >= 1]
         if not self.has_als or (u is None and len(known_items) == 0):
             ids = self.item_index.ids
@@ -91,14 +97,15 @@ class FreshServing:
     # ------------------------------------------------------------------ helpers
     def _parse_new_events(
         self, new_events: Sequence[NewEvent]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(items, weights, stamps, is_repeat) of the weighed events on known items, in time
-        order, and every known item touched by any event (first-touch order).
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(items, weights, stamps, is_repeat, order_ids) of the weighed events on known items,
+        in time order (order id "" unless a purchase names one), and every known item touched
+        by any event (first-touch order).
         """
         weights = EventWeights.from_dict(dict(self.meta.get("weights") or {}))
         rating_range = self.meta.get("rating_range")
         repeat_event = self.meta.get("repeat_event")
-        rows: list[tuple[float, int, float, bool]] = []
+        rows: list[tuple[float, int, float, bool, str]] = []
         touched: dict[int, None] = {}
         for event in new_events:
             i = self.item_index.get(str(event[0]))
@@ -109,12 +116,14 @@ class FreshServing:
             if etype not in EVENT_TYPES:
                 continue
             value = event[3] if len(event) > 3 else None
+            order_id = event[4] if len(event) > 4 and etype == "purchase" else None
             rows.append(
                 (
                     float(event[2]),
                     i,
                     _event_weight(weights, etype, value, rating_range),
                     repeat_event is None or etype == repeat_event,
+                    "" if order_id is None else str(order_id),
                 )
             )
         rows.sort(key=lambda r: r[0])  # stable: same-second events keep their order
@@ -125,6 +134,7 @@ class FreshServing:
             np.array([r[2] for r in rows], dtype=np.float64) * decay,
             stamps,
             np.array([r[3] for r in rows], dtype=bool),
+            np.array([r[4] for r in rows], dtype=object),
             np.array(list(touched), dtype=np.int64),
         )
 

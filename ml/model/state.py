@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from ml.candidates.buy_again import buy_again_scores, cell_intervals
 from ml.data import UserItemTable
 from ml.model.config import N_RECENT
+from ml.model.orders import ORDER_COLUMNS, add_orders, shopper_orders
 
 if TYPE_CHECKING:
     from ml.model.artifact import RecommenderModel
@@ -29,6 +30,7 @@ CELL_COLUMNS = (
     "repeat_count",
     "first_repeat_ts",
     "last_repeat_ts",
+    *ORDER_COLUMNS,
 )
 
 
@@ -38,7 +40,8 @@ class ShopperState:
 
     ``table``/``rows``: the (shopper, item) cells, row ``rows[j]`` of ``table`` for shopper
     ``j``; ``seen``: (b, n_items) CSR of the touched items (sorted indices); ``ref``: "now" of
-    the recency features, per shopper.
+    the recency features, per shopper; ``n_orders``/``reorder_rate``: see
+    :func:`~ml.model.orders.shopper_orders`.
     """
 
     factors: np.ndarray
@@ -48,6 +51,8 @@ class ShopperState:
     n_events: np.ndarray
     n_items: np.ndarray
     repeat_rate: np.ndarray
+    n_orders: np.ndarray
+    reorder_rate: np.ndarray
     price: np.ndarray
     user_cat: sp.csr_matrix
     table: UserItemTable
@@ -71,6 +76,8 @@ def stored_state(model: RecommenderModel, u: np.ndarray) -> ShopperState:
         n_events=a["user_n_events"][u],
         n_items=a["user_n_items"][u],
         repeat_rate=a["user_repeat_rate"][u],
+        n_orders=a["user_n_orders"][u],
+        reorder_rate=a["user_reorder_rate"][u],
         price=a["user_price"][u],
         user_cat=model.user_cat_matrix[u],
         table=model.table,
@@ -104,10 +111,12 @@ def live_table(
     weights: np.ndarray,
     stamps: np.ndarray,
     repeat: np.ndarray,
+    order_ids: np.ndarray | None = None,
 ) -> UserItemTable:
     """One-row table: the shopper's training cells (none for ``u=None``) updated with new
-    events (item indices, decayed weights, unix seconds, is-repeat-occasion), oldest first.
-    Aggregates exactly as :func:`~ml.data.build_user_item_table` does.
+    events (item indices, decayed weights, unix seconds, is-repeat-occasion, and optionally
+    the order id of each purchase, "" unknown), oldest first. Aggregates exactly as
+    :func:`~ml.data.build_user_item_table` and :func:`~ml.model.orders.order_cells` do.
     """
     t = model.table
     lo, hi = (int(t.indptr[u]), int(t.indptr[u + 1])) if u is not None else (0, 0)
@@ -140,6 +149,8 @@ def live_table(
             if cols["first_repeat_ts"][j] == 0.0:
                 cols["first_repeat_ts"][j] = ts
             cols["last_repeat_ts"][j] = max(cols["last_repeat_ts"][j], ts)
+    if order_ids is not None:
+        add_orders(cols, pos, items, stamps.astype(np.float64), order_ids)
     order = np.argsort(np.array(index, dtype=np.int64), kind="stable")
     data = {name: np.array(v, dtype=np.float64)[order] for name, v in cols.items()}
     return UserItemTable(
@@ -170,6 +181,7 @@ def live_state(
         last_ts = float(table.data["last_ts"].max())
     else:
         first_ts = last_ts = 0.0
+    n_orders, reorder_rate = shopper_orders(table)
     return ShopperState(
         factors=np.asarray(factors, dtype=np.float32).reshape(1, -1),
         recent=recent_items(table),
@@ -178,6 +190,8 @@ def live_state(
         n_events=np.array([n_events]),
         n_items=np.array([n_items]),
         repeat_rate=np.array([1.0 - n_items / max(n_events, 1.0)]),
+        n_orders=n_orders,
+        reorder_rate=reorder_rate,
         price=np.array([_nanmedian(a["item_price"][cells])]),
         user_cat=_category_shares(model, cells),
         table=table,

@@ -20,7 +20,7 @@ from apps.billing.models import Plan, UsageFallback, UsageRecord
 from apps.billing.quotas import usage_record
 from apps.billing.selectors import usage_month_to_date
 from apps.billing.services import usage_rollup
-from apps.catalog import services as catalog_services
+from apps.catalog import event_sql
 from apps.catalog.models import Event
 from apps.catalog.services import events_ingest
 from apps.core.errors import ApplicationError
@@ -141,7 +141,7 @@ def test_a_batch_reserves_only_its_new_events(race_store):
 def test_a_rolled_back_batch_gives_its_reservation_back(alpha, monkeypatch):
     # Given 50 used and a batch whose transaction fails after its reservation
     usage_record(tenant=alpha, metric="events_ingested", amount=50)
-    monkeypatch.setattr(catalog_services, "_SHOPPERS_UPSERT", "SELECT 1/0")
+    monkeypatch.setattr(event_sql, "SHOPPERS_UPSERT", "SELECT 1/0")
 
     # When the batch is ingested
     with tenant_context(alpha), pytest.raises(Exception, match="division by zero"):

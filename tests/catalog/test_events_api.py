@@ -90,7 +90,7 @@ NOW_DT = datetime(2030, 1, 1, tzinfo=UTC)
 @pytest.mark.parametrize(
     ("overrides", "field", "message"),
     [
-        ({"user_id": None}, "user_id", "This field is required."),
+        ({"user_id": None}, "user_id", "This field is required (unless session_id is given)."),
         ({"user_id": 7}, "user_id", "Must be a string."),
         ({"user_id": ""}, "user_id", "Must not be blank."),
         ({"user_id": "u" * 129}, "user_id", "At most 128 characters."),
@@ -110,6 +110,17 @@ NOW_DT = datetime(2030, 1, 1, tzinfo=UTC)
             {"type": ["view"]},
             "type",
             "Must be one of: add_to_cart, click, dismiss, purchase, rating, view.",
+        ),
+        # An unhashable type next to an order id (found by the fuzz suite: a 500 before).
+        (
+            {"type": {}, "order_id": "o-1"},
+            "type",
+            "Must be one of: add_to_cart, click, dismiss, purchase, rating, view.",
+        ),
+        (
+            {"type": "view", "order_id": "o-1"},
+            "order_id",
+            "Only purchase events carry an order_id.",
         ),
         ({"value": "3"}, "value", "Must be a number."),
         ({"value": True}, "value", "Must be a number."),

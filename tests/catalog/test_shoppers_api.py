@@ -79,6 +79,8 @@ def test_events_are_listed_recent_first_with_a_cursor(alpha, api):
         "value",
         "timestamp",
         "recommendation_id",
+        "session_id",
+        "order_id",
         "received_at",
     }
 
@@ -121,6 +123,7 @@ ERASED = {
     "events": 2,
     "profile": 1,
     "recent_events": 0,
+    "sessions": 0,
     "recommendation_lists": 1,
     "fresh_lists": 0,
     "impressions": 0,

@@ -14,6 +14,7 @@ from django.db import models
 from django_tenants.utils import tenant_context
 
 from apps.audit.models import AuditEvent
+from apps.catalog.models import Event, SessionLink
 from apps.catalog.services import events_ingest, shopper_attributes_set, shopper_erase
 from apps.core.cache import redis_client, tenant_key
 from apps.core.erasure import KEPT, SHOPPER_KEY_FAMILIES, erasers
@@ -47,6 +48,7 @@ def test_every_model_with_a_shopper_id_field_is_erased_or_kept_on_purpose():
     assert found == {
         "catalog.Event",
         "catalog.Shopper",
+        "catalog.SessionLink",
         "recommendations.Impression",
         "core.ShopperErasure",
     }
@@ -94,9 +96,11 @@ def _family_of(key: str, schema: str, user_id: str) -> str | None:
 def test_a_shoppers_keys_from_real_flows_are_declared_and_gone_after_erasure(
     alpha, django_capture_on_commit_callbacks
 ):
-    # Given a shopper with a profile, events (and their recent-events list) and served lists
-    # (logged and pushed to Redis)
+    # Given a shopper with a profile, events (and their recent-events list), a browsing session
+    # linked to them (an anonymous event, then one signed in) and served lists (logged and
+    # pushed to Redis)
     user = "probe-shopper-7"
+    session = "probe-session-7"
     with tenant_context(alpha):
         with django_capture_on_commit_callbacks(execute=True):
             events_ingest(
@@ -104,6 +108,12 @@ def test_a_shoppers_keys_from_real_flows_are_declared_and_gone_after_erasure(
                     event_payload(event_id=f"p-{n}", user_id=user, type="purchase")
                     for n in range(3)
                 ],
+                source="seed",
+            )
+            anonymous = event_payload(event_id="s-0", user_id=None, session_id=session)
+            events_ingest(rows=[anonymous], source="seed")
+            events_ingest(
+                rows=[event_payload(event_id="s-1", user_id=user, session_id=session)],
                 source="seed",
             )
         shopper_attributes_set(user_id=user, attributes={"tier": "gold"})
@@ -116,6 +126,9 @@ def test_a_shoppers_keys_from_real_flows_are_declared_and_gone_after_erasure(
         # When the shopper is erased
         erased = shopper_erase(user_id=user)
         after = _keys_holding(client, alpha.schema_name, user)
+        session_after = _keys_holding(client, alpha.schema_name, session)
+        left = list(Event.objects.values_list("event_id", flat=True))
+        links = SessionLink.objects.count()
         audit = list(
             AuditEvent.objects.filter(action="shopper.erased").values_list("target_id", "details")
         )
@@ -125,12 +138,18 @@ def test_a_shoppers_keys_from_real_flows_are_declared_and_gone_after_erasure(
     assert {key: _family_of(key, alpha.schema_name, user) for key in before} == {
         tenant_key("recs", "impressions", schema_name=alpha.schema_name): "impression-buffer",
         tenant_key("recent", user, schema_name=alpha.schema_name): "recent-events",
+        tenant_key("recent-at", user, schema_name=alpha.schema_name): "recent-events-latest",
+        tenant_key("slink", session, schema_name=alpha.schema_name): "session-links",
     }
     assert after == {tenant_key("erased", schema_name=alpha.schema_name): "hash"}
+    # the session's list and link are gone too, with its anonymous event and the link row
+    assert session_after == {}
+    assert (left, links) == ([], 0)
     assert erased == {
-        "events": 3,
+        "events": 4,
         "profile": 1,
         "recent_events": 1,
+        "sessions": 2,
         "recommendation_lists": 0,
         "fresh_lists": 0,
         "impressions": 2,

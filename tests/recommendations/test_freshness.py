@@ -32,7 +32,7 @@ def _no_recent_lists_left(stores):
     yield
     client = redis_client()
     for tenant in (stores.a, stores.b):
-        for family in ("recent", "fresh"):
+        for family in ("recent", "recent-at", "fresh"):
             for key in client.scan_iter(match=f"{tenant.schema_name}:*:{family}:*", count=1000):
                 client.delete(key)
 

@@ -265,3 +265,52 @@ def test_train_models_no_wait_only_queues(alpha):
     assert out.getvalue().splitlines() == ["alpha: training of v1 queued."]
     with tenant_context(alpha):
         assert ModelVersion.objects.get(number=1).status == "training"
+
+
+def test_orders_drive_bought_together(alpha, recs_client, django_capture_on_commit_callbacks):
+    # given a store whose shoppers buy basket-0 and, three hours later, basket-1 in one order,
+    # and five minutes after its first line a second order of basket-2 and basket-3
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.catalog.services import events_ingest
+    from tests.factories import ItemFactory
+    from tests.recommendations.test_serving_api import items_of
+
+    start = timezone.now() - timedelta(days=2)
+
+    def line(user: int, item: int, order: str, minutes: int) -> dict:
+        at = start + timedelta(hours=user, minutes=minutes)
+        return {
+            "user_id": f"u{user}",
+            "item_id": f"basket-{item}",
+            "type": "purchase",
+            "order_id": f"{order}-{user}",
+            "timestamp": at.isoformat(),
+        }
+
+    with tenant_context(alpha):
+        for n in range(4):
+            ItemFactory(item_id=f"basket-{n}")
+        rows = []
+        for user in range(12):
+            rows += [
+                line(user, 0, "first", 0),
+                line(user, 2, "second", 5),
+                line(user, 3, "second", 5),
+                line(user, 1, "first", 180),
+            ]
+        events_ingest(rows=rows)
+        version = train_now()
+        # when that version serves (activation is not what this test is about)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.model_version_activate(version=version, actor_label="test", precompute="none")
+    connection.set_schema_to_public()
+    response = recs_client(alpha).get("/api/v1/recommendations/items/basket-0/bought-together?k=1")
+
+    # then the item bought with it is the one from its order, not those from the same minutes
+    # (time-window sessions would pair basket-0 with basket-2 and basket-3 only)
+    assert response.status_code == 200
+    assert items_of(response) == ["basket-1"]
+    assert response.json()["strategy"].startswith("cooccurrence")

@@ -10,7 +10,13 @@ import redis
 from django.conf import settings
 from django.db import DatabaseError, connection
 
-from apps.catalog.recent import recent_command, recent_from_database, recent_from_reply
+from apps.catalog.recent import (
+    recent_command,
+    recent_from_database,
+    recent_from_reply,
+    recent_is_new,
+    recent_latest_key,
+)
 from apps.core.erasure import tombstone_command, tombstone_from_reply
 from apps.core.redis_batch import Pending, RedisBatch, execute_commands
 from apps.recommendations import cache as rcache
@@ -75,15 +81,14 @@ class ShopperPrefetch:
     arm: Arm
     pending: Pending
 
-    def values(self) -> tuple[list, list, list] | None:
-        """(MGET reply, tombstone HMGET reply, recent events LRANGE reply), or None when
-        Redis failed."""
+    def values(self) -> tuple[list, list] | None:
+        """(MGET reply, tombstone HMGET reply), or None when Redis failed."""
         try:
-            lists, tombstone, recent = self.pending.result()
+            lists, tombstone = self.pending.result()
         except redis.RedisError as exc:
             rcache.redis_failed(exc)
             return None
-        return lists, tombstone, recent
+        return lists, tombstone
 
 
 def _list_keys(schema: str, arm: Arm, user_id: str, exclude_seen: bool) -> list[str]:
@@ -97,15 +102,31 @@ def _list_keys(schema: str, arm: Arm, user_id: str, exclude_seen: bool) -> list[
 def _shopper_commands(
     schema: str, arm: Arm, user_id: str, exclude_seen: bool
 ) -> list[tuple[object, ...]]:
-    """The one round trip: tokens and lists (MGET), the tombstone, the recent events."""
-    keys = [rcache.state_key(schema), rcache.catalog_key(schema)]
+    """The one round trip: tokens, the shopper's newest event time and lists (MGET), and the
+    tombstone. The recent events themselves are read only when that time is after the
+    model's cut-off (`_events_since_training`)."""
+    keys = [
+        rcache.state_key(schema),
+        rcache.catalog_key(schema),
+        recent_latest_key(user_id, schema_name=schema),
+    ]
     if arm.version_id is not None and arm.strategy == "model":
         keys += _list_keys(schema, arm, user_id, exclude_seen)
-    return [
-        ("MGET", *keys),
-        tombstone_command(schema, user_id),
-        recent_command(schema, user_id),
-    ]
+    return [("MGET", *keys), tombstone_command(schema, user_id)]
+
+
+def _events_since_training(schema: str, arm: Arm, user_id: str, latest: object) -> list:
+    """The shopper's events after `arm.cutoff`: none when the newest-event time read in the
+    round trip (`latest`, _UNSET when Redis did not answer) is not after it; else the recent
+    list (a second round trip), or PostgreSQL when Redis is down."""
+    if latest is not _UNSET:
+        if not recent_is_new(latest, arm.cutoff):
+            return []
+        command = recent_command(schema, user_id)
+        reply = rcache.redis_call(lambda r: execute_commands([command]), None)
+        if reply is not None:
+            return recent_from_reply(reply[0], arm.cutoff)
+    return recent_from_database(user_id, arm.cutoff)
 
 
 def shopper_prefetch(
@@ -149,16 +170,17 @@ def recommend_for_shopper(
     cached_list = arm.version_id is not None and arm.strategy == "model"
     payload = fresh_payload = None
     catalog_token: object = _UNSET
-    tombstone_reply = recent_reply = None
+    latest_event: object = _UNSET
+    tombstone_reply = None
     if prefetch is not None or rcache.redis_available():
         if prefetch is not None:
             replies = prefetch.values()
         else:
             commands = _shopper_commands(schema, arm, user_id, exclude_seen)
             replies = rcache.redis_call(lambda r: execute_commands(commands), None)
-        res, tombstone_reply, recent_reply = replies if replies is not None else (None,) * 3
+        res, tombstone_reply = replies if replies is not None else (None, None)
         if res is not None:
-            catalog_token = res[1]
+            catalog_token, latest_event = res[1], res[2]
             if res[0] != state.token:
                 previous = arm
                 state = _state(schema, res[0])
@@ -166,22 +188,19 @@ def recommend_for_shopper(
                 cached_list = arm.version_id is not None and arm.strategy == "model"
                 if arm != previous and cached_list:
                     keys = _list_keys(schema, arm, user_id, exclude_seen)
-                    res[2:] = rcache.redis_call(lambda r: r.mget(keys), [None, None])
-            if cached_list and len(res) > 3:
-                payload, fresh_payload = res[2], res[3]
+                    res[3:] = rcache.redis_call(lambda r: r.mget(keys), [None, None])
+            if cached_list and len(res) > 4:
+                payload, fresh_payload = res[3], res[4]
     erased = _erased_for(arm, tombstone_from_reply(schema, user_id, tombstone_reply))
     if erased:
         # Unknown to this model: no cached list (filled before the erasure), none written.
         payload, cached_list = None, False
     catalog = _catalog(schema, catalog_token)
 
-    # Events since the version's training: from the round trip, or PostgreSQL (Redis down).
+    # Events since the version's training (none, without a read, for most shoppers).
     events = []
     if arm.version_id is not None and not erased:
-        if recent_reply is not None:
-            events = recent_from_reply(recent_reply, arm.cutoff)
-        else:
-            events = recent_from_database(user_id, arm.cutoff)
+        events = _events_since_training(schema, arm, user_id, latest_event)
     loaded = None
     seen: frozenset[str] | set[str] = frozenset()
     fresh_exclude: set[str] = set()

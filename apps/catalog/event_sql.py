@@ -1,0 +1,82 @@
+"""The SQL of event ingestion (apps.catalog.services.events_ingest), kept apart so the service
+reads as what it does."""
+
+# The batch goes to a session-local staging table by COPY, then into catalog_event with one
+# INSERT ... SELECT that skips event_ids already stored and returns what it inserted. ON COMMIT
+# DELETE ROWS empties the staging table at commit without a catalog change per batch.
+STAGING_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS catalog_event_staging (
+    event_id text, user_id text, item_id text, type text, value float8,
+    "timestamp" timestamptz, recommendation_id text, session_id text, order_id text
+) ON COMMIT DELETE ROWS
+"""
+STAGING_COPY = (
+    "COPY pg_temp.catalog_event_staging "
+    '(event_id, user_id, item_id, type, value, "timestamp", recommendation_id, session_id, '
+    "order_id) FROM STDIN (FORMAT BINARY)"
+)
+STAGING_TYPES = ["text", "text", "text", "text", "float8", "timestamptz", "text", "text", "text"]
+# Rows are taken in a fixed order (event_id, item_id) so that concurrent batches sharing keys
+# wait on each other instead of deadlocking. Events of items not in the catalog create hidden
+# stub items, shown once the store sends the item itself.
+EVENTS_INSERT = """
+WITH inserted AS (
+    INSERT INTO catalog_event
+        (event_id, user_id, item_id, type, value, "timestamp", recommendation_id, item_price,
+         received_at, session_id, order_id)
+    SELECT s.event_id, s.user_id, s.item_id, s.type, s.value, s."timestamp",
+           s.recommendation_id,
+           -- a purchase keeps the item's price of the moment (attributed revenue)
+           CASE WHEN s.type = 'purchase'
+                THEN (SELECT c.price FROM catalog_item c WHERE c.item_id = s.item_id) END,
+           now(), s.session_id, s.order_id
+    FROM pg_temp.catalog_event_staging s
+    ORDER BY s.event_id
+    ON CONFLICT (event_id) WHERE event_id IS NOT NULL DO NOTHING
+    RETURNING item_id, type
+), stubs AS (
+    INSERT INTO catalog_item (item_id, title, description, categories, price, in_stock,
+                              attributes, is_hidden, created_at, updated_at)
+    SELECT missing.item_id, '', '', '{}', NULL, true, '{}', true, now(), now()
+    FROM (
+        SELECT DISTINCT i.item_id FROM inserted i
+        WHERE NOT EXISTS (SELECT 1 FROM catalog_item c WHERE c.item_id = i.item_id)
+    ) missing
+    ORDER BY missing.item_id
+    ON CONFLICT (item_id) DO NOTHING
+)
+SELECT type, count(*) FROM inserted GROUP BY type
+"""
+# Last statement before commit: shopper rows stay locked for as short a time as possible.
+SHOPPERS_UPSERT = """
+INSERT INTO catalog_shopper (user_id, attributes, first_seen_at, last_seen_at, created_at,
+                             updated_at)
+SELECT user_id, '{}', min("timestamp"), max("timestamp"), now(), now()
+FROM pg_temp.catalog_event_staging
+WHERE user_id IS NOT NULL
+GROUP BY user_id
+ORDER BY user_id
+ON CONFLICT (user_id) DO UPDATE SET
+    first_seen_at = LEAST(catalog_shopper.first_seen_at, EXCLUDED.first_seen_at),
+    last_seen_at = GREATEST(catalog_shopper.last_seen_at, EXCLUDED.last_seen_at),
+    updated_at = EXCLUDED.updated_at
+WHERE catalog_shopper.first_seen_at IS NULL
+   OR catalog_shopper.first_seen_at > EXCLUDED.first_seen_at
+   OR catalog_shopper.last_seen_at < EXCLUDED.last_seen_at
+"""
+# A session seen with a user id is linked to that shopper; the first shopper wins (a mapping:
+# the session's stored events are not rewritten).
+SESSIONS_LINK = """
+INSERT INTO catalog_sessionlink (session_id, user_id, created_at)
+SELECT DISTINCT ON (session_id) session_id, user_id, now()
+FROM pg_temp.catalog_event_staging
+WHERE session_id IS NOT NULL AND user_id IS NOT NULL
+ORDER BY session_id, "timestamp"
+ON CONFLICT (session_id) DO NOTHING
+"""
+
+STAGING_NEW = """
+SELECT count(*) FROM pg_temp.catalog_event_staging s
+WHERE s.event_id IS NULL
+   OR NOT EXISTS (SELECT 1 FROM catalog_event e WHERE e.event_id = s.event_id)
+"""

@@ -1,0 +1,100 @@
+"""What freshness costs a shopper with nothing new (issue 15, item 6): the serving round trip
+reads the shopper's newest-event time (`recent-at:`, kept by ingestion's push script) with the
+cached list, and the recent-events list is only read and parsed when that time is after the
+model's training cut-off."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+from django_tenants.utils import tenant_context
+
+from apps.catalog import recent
+from apps.core.cache import redis_client
+from apps.recommendations.serving import shopper
+
+pytestmark = pytest.mark.django_db
+
+LIST = "/api/v1/recommendations/users/{}?k=5"
+
+
+@pytest.fixture(autouse=True)
+def _no_recent_lists_left(stores):
+    yield
+    client = redis_client()
+    for family in ("recent", "recent-at", "fresh"):
+        for key in client.scan_iter(match=f"{stores.a.schema_name}:*:{family}:*", count=1000):
+            client.delete(key)
+
+
+def _row(user_id: str, n: int, moment: datetime, session_id: str | None = None) -> tuple:
+    return (f"cost-{user_id}-{n}", user_id, "a1", "view", None, moment, None, session_id, None)
+
+
+def test_the_newest_event_time_is_the_batch_maximum_and_never_goes_back(stores):
+    # given a batch pushed out of time order, then an older backfill
+    newest = datetime(2026, 11, 30, 12, 0, 5, 250000, tzinfo=UTC)
+    with tenant_context(stores.a):
+        recent.recent_events_push(
+            stores.a.schema_name,
+            [_row("c1", 1, newest), _row("c1", 2, newest - timedelta(seconds=5))],
+        )
+        recent.recent_events_push(stores.a.schema_name, [_row("c1", 3, newest - timedelta(days=1))])
+        latest = redis_client().get(recent.recent_latest_key("c1"))
+
+    # then the key holds the newest timestamp, which the cut-off check compares exactly
+    assert latest == b"%.6f" % newest.timestamp()
+    assert recent.recent_is_new(latest, newest.timestamp() - 0.001)
+    assert not recent.recent_is_new(latest, newest.timestamp())
+    assert not recent.recent_is_new(None, 0.0)
+
+
+def test_events_through_a_linked_session_move_the_shoppers_newest_event_time(stores):
+    # given a session linked to shopper c2, then an anonymous event of that session
+    moment = timezone.now()
+    with tenant_context(stores.a):
+        recent.recent_events_push(stores.a.schema_name, [_row("c2", 1, moment, "sess-c2")])
+        later = moment + timedelta(seconds=3)
+        recent.recent_events_push(
+            stores.a.schema_name,
+            [("cost-anon-1", None, "a2", "view", None, later, None, "sess-c2", None)],
+        )
+        latest = redis_client().get(recent.recent_latest_key("c2"))
+
+    # then the shopper's newest-event time is the anonymous event's
+    assert latest == b"%.6f" % later.timestamp()
+
+
+def test_nothing_new_since_training_reads_no_recent_list(
+    stores, recs_client, monkeypatch, django_capture_on_commit_callbacks
+):
+    # given shopper 21 with no event since training (a recent list older than the cut-off)
+    client = recs_client(stores.a, scopes=("ingest", "recommend"))
+    with tenant_context(stores.a):
+        recent.recent_events_push(
+            stores.a.schema_name, [_row("21", 1, datetime(2001, 1, 1, tzinfo=UTC))]
+        )
+    reads = []
+    original = shopper.recent_from_reply
+    monkeypatch.setattr(shopper, "recent_from_reply", lambda *a: reads.append(a) or original(*a))
+
+    # when their list is asked for
+    untouched = client.get(LIST.format(21)).json()
+
+    # then it is the precomputed list, and the recent events were neither read nor parsed
+    assert not untouched["strategy"].endswith("+fresh")
+    assert reads == []
+
+    # and when they send an event, the next answer reads them and is re-scored
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/api/v1/events/bulk",
+            [{"event_id": "cost-21-new", "user_id": "21", "item_id": "a300", "type": "view",
+              "timestamp": timezone.now().isoformat()}],
+            content_type="application/json",
+        )  # fmt: skip
+    assert response.status_code == 202
+    assert client.get(LIST.format(21)).json()["strategy"].endswith("+fresh")
+    assert len(reads) == 1
