@@ -14,7 +14,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError
+from apps.recommendations.model_store import artifact_dir
 from apps.recommendations.models import Experiment, ModelVersion
+from ml.model import RecommenderModel
 
 METRIC_COLUMNS = ("ndcg@10", "precision@10", "recall@10", "map@10", "coverage")
 
@@ -25,6 +27,19 @@ def model_version_list() -> QuerySet[ModelVersion]:
 
 def model_version_active() -> ModelVersion | None:
     return ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+
+
+def model_version_active_readable() -> bool:
+    """True when the store has no active model or this engine can load its artifact (one an
+    older engine wrote, with another format or feature set, cannot be served)."""
+    active = model_version_active()
+    if active is None or not active.artifact_path:
+        return True
+    try:
+        RecommenderModel.load(artifact_dir(active.artifact_path))
+    except (OSError, ValueError, KeyError):
+        return False
+    return True
 
 
 def model_version_get(*, number: int) -> ModelVersion:

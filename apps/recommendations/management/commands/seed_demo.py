@@ -1,6 +1,7 @@
 """Load MovieLens-100K into the demo store through the catalog ingestion services
 (apps.recommendations.movielens), then train."""
 
+import json
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -32,6 +33,12 @@ class Command(BaseCommand):
         with tenant_context(store):
             if if_empty and Event.objects.exists():
                 self.stdout.write(f"{store.slug}: has events already, demo data not loaded.")
+                if no_train or selectors.model_version_active_readable():
+                    return
+                # A returning `make run` whose model an older engine wrote (a new artifact
+                # format or feature set): train again so the demo serves a model at once.
+                self.stdout.write(f"{store.slug}: the active model is unreadable by this engine.")
+                self._train(store, options["config"])
                 return
             try:
                 data = movielens_read()
@@ -46,20 +53,20 @@ class Command(BaseCommand):
                 f"{store.slug}: {len(data.items)} items and {accepted} rating events loaded in "
                 f"{time.perf_counter() - started:.1f}s."
             )
-            if no_train:
-                return
-            import json
+            if not no_train:
+                self._train(store, options["config"])
 
-            overrides = json.loads(options["config"]) if options["config"] else None
-            services.training_schedule_ensure()
-            version = services.model_version_start(
-                actor_label="command:seed_demo",
-                config=overrides,
-                dispatch=False,
-                plan_limited=False,
-            )
-            self.stdout.write(f"{store.slug}: training {version.label}...")
-            version = services.model_version_train(version_id=version.pk, precompute="sync")
-            note = version.activation_note or version.error
-            self.stdout.write(f"{store.slug}: {version.label} {version.status}. {note}")
-            self.stdout.write(format_table(selectors.metrics_table([version])))
+    def _train(self, store, config: str | None) -> None:
+        overrides = json.loads(config) if config else None
+        services.training_schedule_ensure()
+        version = services.model_version_start(
+            actor_label="command:seed_demo",
+            config=overrides,
+            dispatch=False,
+            plan_limited=False,
+        )
+        self.stdout.write(f"{store.slug}: training {version.label}...")
+        version = services.model_version_train(version_id=version.pk, precompute="sync")
+        note = version.activation_note or version.error
+        self.stdout.write(f"{store.slug}: {version.label} {version.status}. {note}")
+        self.stdout.write(format_table(selectors.metrics_table([version])))
