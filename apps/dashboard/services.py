@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest
@@ -31,22 +32,14 @@ def store_rename(
         raise ApplicationError(
             f"At most {STORE_NAME_MAX} characters.", fields={"name": ["too_long"]}
         )
-    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
-    old = tenant.name
-    if old == name:
-        return tenant
-    tenant.name = name
-    tenant.save(update_fields=["name", "updated_at"])
-    audit_record(
+    return _store_setting_change(
+        tenant=tenant,
+        field="name",
+        value=name,
         action=AuditAction.STORE_RENAMED,
         acting_user=acting_user,
-        target_type="store",
-        target_id=tenant.slug,
-        details={"from": old, "to": name},
         request=request,
     )
-    transaction.on_commit(forget_tenant_hosts)
-    return tenant
 
 
 CURRENCY_CODE = re.compile(r"[A-Z]{3}")
@@ -65,22 +58,14 @@ def store_currency_set(
             "A three-letter ISO 4217 currency code is required (e.g. USD, EUR).",
             fields={"currency": ["three letters"]},
         )
-    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
-    old = tenant.currency
-    if old == code:
-        return tenant
-    tenant.currency = code
-    tenant.save(update_fields=["currency", "updated_at"])
-    audit_record(
+    return _store_setting_change(
+        tenant=tenant,
+        field="currency",
+        value=code,
         action=AuditAction.STORE_CURRENCY_CHANGED,
         acting_user=acting_user,
-        target_type="store",
-        target_id=tenant.slug,
-        details={"from": old, "to": code},
         request=request,
     )
-    transaction.on_commit(forget_tenant_hosts)
-    return tenant
 
 
 @transaction.atomic
@@ -102,18 +87,40 @@ def store_seen_types_set(
             f"Unknown event types: {', '.join(unknown)}.",
             fields={"seen_event_types": [f"one of {', '.join(sorted(EVENT_TYPES))}"]},
         )
-    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
-    old = tenant.seen_event_types
-    if old == chosen:
-        return tenant
-    tenant.seen_event_types = chosen
-    tenant.save(update_fields=["seen_event_types", "updated_at"])
-    audit_record(
+    return _store_setting_change(
+        tenant=tenant,
+        field="seen_event_types",
+        value=chosen,
         action=AuditAction.STORE_SEEN_TYPES_CHANGED,
+        acting_user=acting_user,
+        request=request,
+    )
+
+
+def _store_setting_change(
+    *,
+    tenant: Tenant,
+    field: str,
+    value: Any,
+    action: AuditAction,
+    acting_user: User,
+    request: HttpRequest | None,
+) -> Tenant:
+    """Set one store field under a row lock, audited with its old and new value; every web
+    process forgets its cached store once the transaction commits. Nothing happens (no audit)
+    when the value is unchanged. Runs inside the caller's transaction."""
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    old = getattr(tenant, field)
+    if old == value:
+        return tenant
+    setattr(tenant, field, value)
+    tenant.save(update_fields=[field, "updated_at"])
+    audit_record(
+        action=action,
         acting_user=acting_user,
         target_type="store",
         target_id=tenant.slug,
-        details={"from": old, "to": chosen},
+        details={"from": old, "to": value},
         request=request,
     )
     transaction.on_commit(forget_tenant_hosts)
