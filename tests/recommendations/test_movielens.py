@@ -17,7 +17,7 @@ from apps.recommendations import selectors
 from apps.recommendations.model_store import artifact_dir
 from apps.recommendations.models import ModelVersion
 from apps.recommendations.movielens import movielens_ingest, movielens_read
-from tests.recommendations.conftest import TINY_CONFIG, train_now
+from tests.recommendations.conftest import SUBSET_USERS, TINY_CONFIG, train_now
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +57,7 @@ def test_ingest_loads_items_and_ratings_once_with_the_newest_at_the_given_time(a
 def test_seed_demo_retrains_a_store_whose_active_model_this_engine_cannot_read(alpha, media_root):
     # Given a store with data and an active model that an older engine wrote (another format).
     with tenant_context(alpha):
-        movielens_ingest(movielens_read(max_user=40), item_prefix="m")
+        movielens_ingest(movielens_read(max_user=SUBSET_USERS), item_prefix="m")
         first = train_now()
         assert first.status == ModelVersion.Status.ACTIVE
         assert selectors.model_version_active_readable() is True
