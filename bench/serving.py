@@ -12,7 +12,10 @@ each request in Lua with a random shopper id and sends the same headers.
 Target: p95 <= 10 ms at >= 1,500 req/s on 2 cores, and >= 0.6 x the bare view's req/s.
 `--protocol issue15` runs instead the pinned protocol of issue 15 (bench/_serving_issue15.py:
 1,143 shoppers, integration filters, a background event writer; p99 <= 15 ms, >= 0.30 x
-/healthz).
+/healthz), followed by the bare view + 1 MGET floor, whose ratio to /healthz is what any
+endpoint making one Redis round trip reaches at the machine's load of the moment.
+bench/serving_profile.py counts what each request of that protocol costs (queries, Redis
+round trips, CPU microseconds), in process, without a server.
 
     DATABASE_URL=postgres://... REDIS_URL=redis://... .venv/bin/python bench/serving.py \
         [--server granian|gunicorn|uvicorn|all] [--workers 2] [--threads 2] [--grid 2x1,2x2,4x1] \
@@ -255,6 +258,7 @@ def run(
                 port=port, host=host, key=key, ingest_key=ingest_key, shoppers=shoppers,
                 items=[str(i) for i in range(1, 1683)], recs_path=RECS_PATH, wrk=_wrk,
                 lua_done=LUA_DONE, label=label,
+                floor_path=BARE_REDIS_VIEW if has_floors else None,
             )  # fmt: skip
             return
         if shutil.which("wrk"):

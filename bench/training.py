@@ -31,7 +31,14 @@ def _run(name: str, interactions, catalog, target: float) -> None:
         f"{seconds:.1f} s (target < {target:.0f} s) strategy={m['final']['strategy']} "
         f"NDCG@10 final={m['final']['ndcg@10']:.4f} popularity={m['popularity']['ndcg@10']:.4f}"
     )
-    print(f"  stage seconds: {m['timings']}")
+    shown = {"popularity": "popularity", "als": "als", "reranker": "als+rerank"}
+    pairs = [
+        f"{label} {m['validation'][strategy]:.4f} / {m[label]['ndcg@10']:.4f}"
+        for label, strategy in shown.items()
+        if label in m and strategy in m.get("validation", {})
+    ]
+    print(f"  NDCG@10 validation / test ({m.get('split')} split): {', '.join(pairs)}")
+    print(f"  search trials: {len(m['search_trials'])}; stage seconds: {m['timings']}")
 
 
 def main() -> None:

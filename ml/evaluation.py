@@ -47,6 +47,49 @@ def per_user_time_split(
     return interactions.subset(~is_test), interactions.subset(is_test)
 
 
+def per_user_last_order_split(
+    interactions: Interactions, *, min_orders: int = 2
+) -> tuple[Interactions, Interactions]:
+    """Split each shopper's events at the start of their last order: next-basket evaluation.
+
+    Orders are the shopper's purchases sharing an order id, starting at their earliest line; a
+    shopper with at least ``min_orders`` orders contributes every event from the start of their
+    latest order on (that whole order, and anything else they did from then) to test; the
+    others stay entirely in train. Returns (train, test).
+    """
+    n = len(interactions)
+    in_order = interactions.order_mask() if n else np.zeros(0, dtype=bool)
+    if not in_order.any():
+        return interactions, interactions.subset(np.zeros(n, dtype=bool))
+    user_codes, user_vocab = interactions.codes("user_ids")
+    idx = np.flatnonzero(in_order)
+    keys: dict[tuple[int, object], int] = {}
+    pairs = zip(user_codes[idx].tolist(), interactions.order_ids[idx].tolist(), strict=True)
+    key = np.fromiter((keys.setdefault(p, len(keys)) for p in pairs), np.int64, count=len(idx))
+    start = np.full(len(keys), np.inf)
+    np.minimum.at(start, key, interactions.timestamps[idx].astype(np.float64))
+    key_user = np.zeros(len(keys), dtype=np.int64)
+    key_user[key] = user_codes[idx]
+    n_orders = np.bincount(key_user, minlength=len(user_vocab))
+    last_start = np.full(len(user_vocab), -np.inf)
+    np.maximum.at(last_start, key_user, start)
+    last_start[n_orders < min_orders] = np.inf
+    is_test = interactions.timestamps >= last_start[user_codes]
+    return interactions.subset(~is_test), interactions.subset(is_test)
+
+
+def first_event_times(test: Interactions, user_ids: np.ndarray) -> np.ndarray:
+    """Per entry of ``user_ids``: the time (unix seconds, float) of their first ``test`` event,
+    the moment their held-out future starts and so the time a prediction for it is made
+    (NaN for users without test events)."""
+    codes, vocab = test.codes("user_ids")
+    first = np.full(len(vocab), np.inf)
+    np.minimum.at(first, codes, test.timestamps.astype(np.float64))
+    pos = {str(u): j for j, u in enumerate(vocab.tolist())}
+    out = np.array([first[pos[u]] if u in pos else np.nan for u in map(str, user_ids)])
+    return np.where(np.isfinite(out), out, np.nan)
+
+
 def ranking_metrics(
     recommended: np.ndarray, relevant: sp.csr_matrix, k: int, n_catalog_items: int
 ) -> dict[str, float]:

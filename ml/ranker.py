@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ml.model import FEATURE_NAMES, RecommenderModel
+from ml.model.state import stored_state
 from ml.sparse_utils import csr_gather
 
 
@@ -40,22 +41,26 @@ def training_frame(
     truth: sp.csr_matrix,
     *,
     exclude_seen: bool,
+    as_of: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Features, binary labels and group sizes for ``users`` (model row indices).
+    """Features, binary labels and group sizes for ``users`` (model row indices), computed as
+    of ``as_of`` (unix seconds per shopper, their prediction time; default: the model's
+    reference time) through the serving path's :func:`~ml.model.state.stored_state`.
 
     ``truth`` rows align with ``users`` (columns = model item indices; extra columns for
     unknown items are ignored). Shoppers whose candidates hold no positive, or only positives,
     teach lambdarank nothing and are dropped.
     """
     xs, ys, groups = [], [], []
-    width = model.serving.rerank_candidates
+    width = model.pool_width(exclude_seen)
     batch = max(1, model.serving.batch_cells // width)
     truth = sp.csr_matrix(truth)
     truth.sort_indices()
     for start in range(0, len(users), batch):
         u = users[start : start + batch]
-        cands, als_rank = model.candidates(u, exclude_seen)
-        x = model.features(u, cands, als_rank)
+        state = stored_state(model, u, None if as_of is None else as_of[start : start + batch])
+        cands, als_rank = model.candidates(state, exclude_seen)
+        x = model.features(state, cands, als_rank)
         local = np.broadcast_to(np.arange(start, start + len(u))[:, None], cands.shape)
         y = csr_gather(
             truth.indptr,

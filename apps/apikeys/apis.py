@@ -28,8 +28,12 @@ from apps.users.permissions import StoreMemberPermission
 class ApiKeyOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=ApiKey.Kind.values)
     prefix = serializers.CharField()
     scopes = serializers.ListField(child=serializers.CharField())
+    allowed_origins = serializers.ListField(
+        child=serializers.CharField(), help_text="Publishable keys: the storefront origins."
+    )
     status = serializers.CharField()
     expires_at = serializers.DateTimeField(allow_null=True)
     revoked_at = serializers.DateTimeField(allow_null=True)
@@ -49,6 +53,7 @@ class CurrentKeyApi(APIView):
 
     @extend_schema(
         operation_id="auth_key_get",
+        description="The calling key (any scope): check an integration's configuration.",
         responses=inline_serializer(
             "CurrentKey",
             {
@@ -82,6 +87,8 @@ class ApiKeyListCreateApi(APIView):
 
     @extend_schema(
         operation_id="api_keys_list",
+        description="The store's keys, secret and publishable, newest first (never the keys "
+        "themselves): members allowed to manage keys, or a key with `manage`.",
         responses=inline_serializer("ApiKeyList", {"results": ApiKeyOutputSerializer(many=True)}),
     )
     def get(self, request):

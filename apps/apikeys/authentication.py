@@ -24,7 +24,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
 from apps.apikeys import cache
-from apps.apikeys.keys import key_matches, key_prefix
+from apps.apikeys.keys import PUBLISHABLE_MARKER, key_matches, key_prefix
 from apps.apikeys.models import ApiKey
 from apps.apikeys.services import api_key_touch
 from apps.core.redis_batch import RedisBatch, request_batch
@@ -108,10 +108,22 @@ class ApiKeyAuthentication(BaseAuthentication):
         header = get_authorization_header(request).decode("latin-1")
         scheme, _, key = header.partition(" ")
         if scheme.lower() != self.keyword:
+            if scheme.lower() == "token":
+                raise _invalid(
+                    'Send the API key as "Authorization: Bearer <API key>"; '
+                    'the "Token" scheme is not accepted.',
+                    "wrong_auth_scheme",
+                )
             return None
         key = key.strip()
         prefix = key_prefix(key)
         if prefix is None:
+            if key.startswith(PUBLISHABLE_MARKER):
+                raise _invalid(
+                    "Publishable keys (ss_pub_…) only track events and fetch recommendations "
+                    "from a browser; use a secret key (ss_live_…) here.",
+                    "publishable_key_not_allowed",
+                )
             raise _invalid("Malformed API key.")
         schema = connection.schema_name
         if schema == "public":

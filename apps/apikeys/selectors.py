@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from apps.apikeys.models import ApiKey
+from apps.apikeys.models import ApiKey, IdentitySecret
 
 
 def api_key_list() -> QuerySet[ApiKey]:
@@ -13,3 +13,7 @@ def api_key_list() -> QuerySet[ApiKey]:
 
 def api_key_get(*, api_key_id: int) -> ApiKey | None:
     return ApiKey.objects.filter(pk=api_key_id).first()
+
+
+def identity_secret_exists() -> bool:
+    return IdentitySecret.objects.exists()

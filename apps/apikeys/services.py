@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import redis
 from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from apps.apikeys import cache
-from apps.apikeys.keys import key_generate, key_hash
-from apps.apikeys.models import ApiKey
+from apps.apikeys import cache, publishable_cache
+from apps.apikeys.keys import PUBLISHABLE_MARKER, key_generate, key_hash
+from apps.apikeys.models import ApiKey, IdentitySecret
 from apps.audit.actions import AuditAction
 from apps.audit.services import audit_record
+from apps.core import pii
 from apps.core.cache import redis_client
 from apps.core.errors import ApplicationError
 from apps.notifications.services import notification_send
@@ -153,6 +156,7 @@ def api_key_revoke(
     prefix = api_key.prefix
     cache.local_forget(schema, prefix)
     transaction.on_commit(lambda: _announce_revocation(schema, prefix))
+    transaction.on_commit(lambda: publishable_cache.origins_forget(schema))
     return api_key
 
 
@@ -224,3 +228,150 @@ def api_keys_expiry_notify(*, now: datetime | None = None) -> list[ApiKey]:
             user_ids=recipients,
         )
     return due
+
+
+# --- Publishable keys and the identity verification secret (apps/apikeys/publishable.py) ------
+MAX_ALLOWED_ORIGINS = 20
+
+
+def origins_clean(origins: Iterable[str]) -> list[str]:
+    """Storefront origins as browsers send them in `Origin`: `scheme://host[:port]`, lowercase,
+    no path. Raises ApplicationError naming `allowed_origins` for anything else, or for none."""
+    cleaned: list[str] = []
+    for raw in origins:
+        origin = raw.strip().rstrip("/").lower()
+        if not origin:
+            continue
+        parsed = urlsplit(origin)
+        try:
+            port = parsed.port
+        except ValueError:
+            port = -1
+        if (
+            parsed.scheme not in ("http", "https")
+            or not parsed.hostname
+            or port == -1
+            or parsed.path
+            or parsed.query
+            or parsed.fragment
+            or parsed.username is not None
+            or "*" in origin
+            or len(origin) > 200
+        ):
+            raise ApplicationError(
+                f"Not an origin: {raw.strip()!r} (expected e.g. https://shop.example).",
+                fields={"allowed_origins": [f"not an origin: {raw.strip()}"]},
+            )
+        if origin not in cleaned:
+            cleaned.append(origin)
+    if not cleaned:
+        raise ApplicationError(
+            "At least one allowed origin is required.", fields={"allowed_origins": ["required"]}
+        )
+    if len(cleaned) > MAX_ALLOWED_ORIGINS:
+        raise ApplicationError(
+            f"At most {MAX_ALLOWED_ORIGINS} allowed origins.",
+            fields={"allowed_origins": ["too many"]},
+        )
+    return cleaned
+
+
+@transaction.atomic
+def publishable_key_create(
+    *,
+    name: str,
+    allowed_origins: Iterable[str],
+    acting_user: User | None = None,
+    actor_label: str = "",
+    request: HttpRequest | None = None,
+) -> tuple[ApiKey, str]:
+    """Create a publishable key (`ss_pub_…`) for the current store: for browsers (the SDK),
+    good for tracking and recommendations only, from `allowed_origins` only. Returns (api_key,
+    plaintext); stored hashed like secret keys. Audited as `api_key.created` with kind
+    `publishable` and the origins. Raises ApplicationError naming `name` or `allowed_origins`."""
+    schema = _require_store_schema()
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError("A key name is required.", fields={"name": ["required"]})
+    if len(name) > 100:
+        raise ApplicationError(
+            "A key name has at most 100 characters.", fields={"name": ["too long"]}
+        )
+    origins = origins_clean(allowed_origins)
+    prefix, plaintext = key_generate(PUBLISHABLE_MARKER)
+    while ApiKey.objects.filter(prefix=prefix).exists():
+        prefix, plaintext = key_generate(PUBLISHABLE_MARKER)
+    api_key = ApiKey.objects.create(
+        name=name,
+        kind=ApiKey.Kind.PUBLISHABLE,
+        allowed_origins=origins,
+        prefix=prefix,
+        secret_hash=key_hash(plaintext),
+        scopes=[ApiKey.Scope.RECOMMEND],
+        created_by_id=acting_user.pk if acting_user is not None else None,
+    )
+    audit_record(
+        action=AuditAction.API_KEY_CREATED,
+        acting_user=acting_user,
+        actor_label=actor_label,
+        target_type="api_key",
+        target_id=str(api_key.pk),
+        details={
+            "name": name,
+            "prefix": prefix,
+            "kind": ApiKey.Kind.PUBLISHABLE,
+            "allowed_origins": origins,
+        },
+        request=request,
+    )
+    transaction.on_commit(lambda: cache.local_forget(schema, prefix))
+    transaction.on_commit(lambda: publishable_cache.origins_forget(schema))
+    return api_key, plaintext
+
+
+IDENTITY_SECRET_MARKER = "ss_idv_"  # noqa: S105 (the visible marker, not a secret)
+
+
+@transaction.atomic
+def identity_secret_rotate(
+    *,
+    acting_user: User | None = None,
+    actor_label: str = "",
+    request: HttpRequest | None = None,
+) -> str:
+    """Generate the store's identity verification secret (`ss_idv_…`), replacing any previous
+    one: user tokens signed with the old secret stop verifying (within API_KEY_CACHE_SECONDS
+    in other processes). Returns the secret, shown once; stored encrypted (apps.core.pii).
+    Audited as `api_key.identity_secret_rotated` (never the secret)."""
+    schema = _require_store_schema()
+    secret = f"{IDENTITY_SECRET_MARKER}{secrets.token_urlsafe(32)}"
+    replaced = IdentitySecret.objects.select_for_update().exists()
+    IdentitySecret.objects.all().delete()
+    IdentitySecret.objects.create(
+        encrypted_secret=pii.encrypt(secret.encode()),
+        created_by_id=acting_user.pk if acting_user is not None else None,
+    )
+    audit_record(
+        action=AuditAction.API_KEY_IDENTITY_SECRET_ROTATED,
+        acting_user=acting_user,
+        actor_label=actor_label,
+        target_type="identity_secret",
+        target_id=schema,
+        details={"replaced": replaced},
+        request=request,
+    )
+    transaction.on_commit(lambda: publishable_cache.identity_secret_forget(schema))
+    return secret
+
+
+@transaction.atomic
+def identity_secret_reencrypt() -> int:
+    """Re-encrypt the current store's identity verification secret under the first
+    PII_ENCRYPTION_KEYS key (part of `manage.py pii_reencrypt`). Returns the rows rewritten."""
+    _require_store_schema()
+    count = 0
+    for row in IdentitySecret.objects.select_for_update():
+        row.encrypted_secret = pii.reencrypt(row.encrypted_secret)
+        row.save(update_fields=["encrypted_secret"])
+        count += 1
+    return count

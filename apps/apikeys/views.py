@@ -12,8 +12,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from apps.apikeys.models import ApiKey
-from apps.apikeys.selectors import api_key_get, api_key_list
-from apps.apikeys.services import api_key_create, api_key_revoke
+from apps.apikeys.selectors import api_key_get, api_key_list, identity_secret_exists
+from apps.apikeys.services import (
+    api_key_create,
+    api_key_revoke,
+    identity_secret_rotate,
+    publishable_key_create,
+)
 from apps.core.errors import ApplicationError
 from apps.users.permissions import store_member_required
 
@@ -28,12 +33,46 @@ class ApiKeyForm(forms.Form):
     )
 
 
+class PublishableKeyForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    allowed_origins = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "https://shop.example"}),
+        help_text="The storefront origins the SDK may call from, one per line.",
+    )
+
+
+def _publishable_create(request: HttpRequest, form: PublishableKeyForm) -> tuple[str | None, int]:
+    """(the new key or None, HTTP status); errors go on the form."""
+    if not form.is_valid():
+        return None, 400
+    try:
+        _, created_key = publishable_key_create(
+            name=form.cleaned_data["name"],
+            allowed_origins=form.cleaned_data["allowed_origins"].split(),
+            acting_user=request.user,
+            request=request,
+        )
+    except ApplicationError as exc:
+        form.add_error("allowed_origins" if "allowed_origins" in exc.fields else None, exc.message)
+        return None, exc.status_code
+    return created_key, 200
+
+
 @store_member_required("manage_api_keys")
 def api_key_list_page(request: HttpRequest) -> HttpResponse:
-    form = ApiKeyForm(request.POST or None)
-    created_key = None
+    # Three forms post here, told apart by `kind`; only the posted one is bound.
+    kind = request.POST.get("kind", "secret")
+    form = ApiKeyForm((request.POST or None) if kind == "secret" else None)
+    publishable_form = PublishableKeyForm((request.POST or None) if kind == "publishable" else None)
+    created_key = identity_secret = None
     status = 200
-    if request.method == "POST":
+    if request.method == "POST" and kind == "publishable":
+        created_key, status = _publishable_create(request, publishable_form)
+        if created_key:
+            publishable_form = PublishableKeyForm()
+    elif request.method == "POST" and kind == "identity_secret":
+        identity_secret = identity_secret_rotate(acting_user=request.user, request=request)
+    elif request.method == "POST":
         if form.is_valid():
             days = form.cleaned_data["expires_in_days"]
             try:
@@ -53,7 +92,14 @@ def api_key_list_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "apikeys/list.html",
-        {"form": form, "api_keys": api_key_list(), "created_key": created_key},
+        {
+            "form": form,
+            "publishable_form": publishable_form,
+            "api_keys": api_key_list(),
+            "created_key": created_key,
+            "identity_secret": identity_secret,
+            "has_identity_secret": identity_secret_exists(),
+        },
         status=status,
     )
 

@@ -11,6 +11,7 @@ class AuditAction(models.TextChoices):
     # API keys
     API_KEY_CREATED = "api_key.created"
     API_KEY_REVOKED = "api_key.revoked"
+    API_KEY_IDENTITY_SECRET_ROTATED = "api_key.identity_secret_rotated"  # noqa: S105 - an action name
     # The trail itself
     AUDIT_EXPORTED = "audit.exported"
     # Sign-in and MFA (operators' trail)
@@ -21,6 +22,9 @@ class AuditAction(models.TextChoices):
     MFA_RECOVERY_CODES_CREATED = "mfa.recovery_codes_created"
     MFA_RECOVERY_CODES_REMOVED = "mfa.recovery_codes_removed"
     MFA_RECOVERY_CODES_REGENERATED = "mfa.recovery_codes_regenerated"
+    # Batch recommendation jobs
+    BATCH_JOB_CREATED = "batch_job.created"
+    BATCH_JOB_CANCELLED = "batch_job.cancelled"
     # Billing
     BILLING_CUSTOMER_CREATED = "billing.customer_created"
     BILLING_INVOICE_PAID = "billing.invoice_paid"
@@ -35,6 +39,12 @@ class AuditAction(models.TextChoices):
     ITEM_DELETED = "item.deleted"
     SHOPPER_ERASED = "shopper.erased"
     SHOPPER_EXPORTED = "shopper.exported"
+    # Store connectors (WooCommerce, Shopify)
+    CONNECTOR_CONNECTED = "connector.connected"
+    CONNECTOR_SECRET_SET = "connector.secret_set"  # noqa: S105 - an action name
+    CONNECTOR_CUSTOMER_REDACTED = "connector.customer_redacted"
+    CONNECTOR_SHOP_REDACTED = "connector.shop_redacted"
+    CONNECTOR_DATA_REQUESTED = "connector.data_requested"
     # Team
     MEMBER_INVITED = "member.invited"
     MEMBER_INVITATION_DECLINED = "member.invitation_declined"
@@ -51,6 +61,10 @@ class AuditAction(models.TextChoices):
     MODEL_ROLLED_BACK = "model.rolled_back"
     EXPERIMENT_CREATED = "experiment.created"
     EXPERIMENT_STOPPED = "experiment.stopped"
+    # Merchandising
+    PLACEMENT_CREATED = "placement.created"
+    PLACEMENT_UPDATED = "placement.updated"
+    PLACEMENT_DELETED = "placement.deleted"
     # Store settings
     STORE_RENAMED = "store.renamed"
     STORE_CURRENCY_CHANGED = "store.currency_changed"

@@ -7,10 +7,34 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from apps.billing.models import Plan, StripeEvent, Subscription, UsageRecord
-from apps.billing.selectors import mrr_summary
+from apps.billing.entitlements import store_plan
+from apps.billing.models import Metric, Plan, StripeEvent, Subscription, UsageRecord
+from apps.billing.selectors import mrr_summary, subscription_of, usage_month_to_date
 from apps.billing.services import subscription_sync
 from apps.core.errors import ApplicationError
+from apps.tenants.models import Tenant
+from apps.tenants.store_facts import store_fact_register
+
+
+def _plan_fact(tenant: Tenant) -> str:
+    sub = subscription_of(tenant)
+    plan = store_plan(tenant)
+    return f"{plan.name} ({sub.status})" if sub is not None else f"{plan.name} (never subscribed)"
+
+
+def _usage_fact(tenant: Tenant) -> str:
+    plan = store_plan(tenant)
+    used = usage_month_to_date(tenant)
+    parts = []
+    for metric in Metric:
+        quota = plan.quota_for(metric)
+        limit = f" of {quota:,}" if quota is not None else ""
+        parts.append(f"{metric.label}: {used[metric.value]:,}{limit}")
+    return " · ".join(parts)
+
+
+store_fact_register("Plan", _plan_fact)
+store_fact_register("Usage this month", _usage_fact)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

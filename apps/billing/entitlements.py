@@ -48,12 +48,40 @@ def _refuse(message: str, field: str | None) -> ApplicationError:
     )
 
 
-def plan_feature_require(*, tenant: Tenant, feature: Feature, field: str | None = None) -> None:
+def plan_feature_offer(*, tenant: Tenant, feature: Feature) -> str | None:
+    """None when the store's plan includes `feature`; otherwise the refusal a page shows in
+    place of the form (naming the plan that would allow it), so nobody fills in a form only to
+    be refused on submit."""
     plan = store_plan(tenant)
     if getattr(plan, f"feature_{feature}"):
-        return
+        return None
     hint = _upgrade_hint(Q(**{f"feature_{feature}": True}))
-    raise _refuse(f"{FEATURE_NAMES[feature]} are not part of the {plan.name} plan.{hint}", field)
+    return f"{FEATURE_NAMES[feature]} are not part of the {plan.name} plan.{hint}"
+
+
+def plan_feature_require(*, tenant: Tenant, feature: Feature, field: str | None = None) -> None:
+    refusal = plan_feature_offer(tenant=tenant, feature=feature)
+    if refusal is not None:
+        raise _refuse(refusal, field)
+
+
+def plan_limit_offer(
+    *, tenant: Tenant, limit: Literal["team_seats", "trainings_per_day"], in_use: int
+) -> str | None:
+    """None when one more is allowed (`in_use` below the plan's limit, or no limit); otherwise
+    the refusal, naming the plan that would allow it."""
+    plan = store_plan(tenant)
+    allowed = getattr(plan, limit)
+    if allowed is None or in_use < allowed:
+        return None
+    hint = _upgrade_hint(
+        Q(**{f"{limit}__isnull": True}) | Q(**{f"{limit}__gt": allowed}),
+    )
+    singular, plural = LIMIT_NAMES[limit]
+    return (
+        f"The {plan.name} plan includes {allowed} {singular if allowed == 1 else plural}, "
+        f"all in use.{hint}"
+    )
 
 
 def plan_limit_check(
@@ -64,16 +92,6 @@ def plan_limit_check(
     field: str | None = None,
 ) -> None:
     """Refuse one more when `in_use` already reaches the plan's limit (None: unlimited)."""
-    plan = store_plan(tenant)
-    allowed = getattr(plan, limit)
-    if allowed is None or in_use < allowed:
-        return
-    hint = _upgrade_hint(
-        Q(**{f"{limit}__isnull": True}) | Q(**{f"{limit}__gt": allowed}),
-    )
-    singular, plural = LIMIT_NAMES[limit]
-    raise _refuse(
-        f"The {plan.name} plan includes {allowed} {singular if allowed == 1 else plural}, "
-        f"all in use.{hint}",
-        field,
-    )
+    refusal = plan_limit_offer(tenant=tenant, limit=limit, in_use=in_use)
+    if refusal is not None:
+        raise _refuse(refusal, field)

@@ -15,11 +15,19 @@ transaction, row-locked per store and hour) and checked against the usage Postgr
 yet rolled up when the outage began (about two hours at most: the hourly rollup covers hours
 ended ROLLUP_LAG earlier), which bounds the overrun; the rollup and the next reservation fold
 the fallback counts back in, so it is billed.
+
+With Redis up, a reservation is one Redis script call and no query: a process that found no
+fallback counts for the month trusts that for FALLBACK_RECHECK_SECONDS per store (forgotten at
+once when it counts in PostgreSQL itself). Fallback counts written by another process during an
+outage are so folded in within FALLBACK_RECHECK_SECONDS of Redis' return, a window that adds to
+the outage's bounded overrun above; with Redis up throughout, there are none.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,7 +38,7 @@ from django.utils import timezone
 
 from apps.billing import keys
 from apps.billing.models import Metric, UsageFallback, UsageRecord
-from apps.billing.selectors import billing_state, billing_state_compute
+from apps.billing.selectors import BillingState, billing_state, billing_state_compute
 from apps.core.cache import redis_client
 from apps.core.dispatch import dispatch_on_commit
 from apps.core.errors import ApplicationError
@@ -40,6 +48,18 @@ logger = logging.getLogger(__name__)
 
 # Percentages of a monthly quota at which the owner is told, once per month each.
 NOTIFY_THRESHOLDS = (80, 100)
+# How long a process trusts the month's fallback counts it read (see the module docstring).
+FALLBACK_RECHECK_SECONDS = 10.0
+
+# How often a reservation decides again when the billing state changed under it.
+STATE_ATTEMPTS = 3
+# schema -> the cached billing state (raw JSON) this process last reserved under; the reserve
+# script checks it is still the cached one (so no separate read of it per batch).
+_state_seen: dict[str, bytes] = {}
+# (tenant id, metric, month label) -> until when (monotonic) the month is known to have no
+# fallback counts
+_fallback_none: dict[tuple[int, str, str], float] = {}
+_fallback_lock = threading.Lock()
 
 
 def _seconds_to_next_month(now: datetime) -> int:
@@ -101,11 +121,18 @@ def quota_check_ingest(*, tenant: Tenant, amount: int, now: datetime | None = No
         )
 
 
-# KEYS: month counter, fallback-folded marker. ARGV: amount, quota (-1: none), TTL, fallback
-# total in PostgreSQL this month, seed ("" unless the caller computed one after a miss).
-# Returns {1, total} reserved, {0, used} refused, or {-1, 0} when the month counter is missing
-# (new month or Redis lost its data): the caller seeds it from PostgreSQL and calls again.
+# KEYS: month counter, fallback-folded marker, billing state. ARGV: amount, quota (-1: none),
+# TTL, fallback total in PostgreSQL this month, seed ("" unless the caller computed one after a
+# miss), the billing state the quota was taken from ("": not checked).
+# Returns {1, total} reserved, {0, used} refused, {-2, state} when the billing state is not the
+# one given (the caller decides again on the current one, nil when not cached), or {-1, 0} when
+# the month counter is missing (new month or Redis lost its data): the caller seeds it from
+# PostgreSQL and calls again.
 _RESERVE_SCRIPT = """
+if ARGV[6] ~= '' then
+    local state = redis.call('GET', KEYS[3])
+    if state ~= ARGV[6] then return {-2, state} end
+end
 local used = redis.call('GET', KEYS[1])
 if not used then
     if ARGV[5] == '' then return {-1, 0} end
@@ -141,6 +168,34 @@ def _fallback_by_hour(tenant: Tenant, metric: str, now: datetime) -> dict[dateti
     return dict(rows)
 
 
+def _fallback_committed(tenant: Tenant, metric: str, now: datetime) -> dict[datetime, int]:
+    """The month's fallback counts from PostgreSQL; a month without any is remembered for
+    `_fallback_recent` (counts are never remembered: a stale count could be folded in twice).
+    Only with Redis up: then the caller's transaction counts nothing in PostgreSQL, so what
+    it reads is committed."""
+    counts = _fallback_by_hour(tenant, metric, now)
+    if not any(counts.values()):
+        with _fallback_lock:
+            _fallback_none[(tenant.id, metric, keys.month_label(now))] = (
+                time.monotonic() + FALLBACK_RECHECK_SECONDS
+            )
+    return counts
+
+
+def _fallback_recent(tenant: Tenant, metric: str, now: datetime) -> dict[datetime, int]:
+    """The month's fallback counts: none when this process found none within
+    FALLBACK_RECHECK_SECONDS, else from PostgreSQL."""
+    expires = _fallback_none.get((tenant.id, metric, keys.month_label(now)))
+    if expires is not None and expires > time.monotonic():
+        return {}
+    return _fallback_committed(tenant, metric, now)
+
+
+def _fallback_forget(tenant: Tenant, metric: str, now: datetime) -> None:
+    with _fallback_lock:
+        _fallback_none.pop((tenant.id, metric, keys.month_label(now)), None)
+
+
 def _month_seed(tenant: Tenant, metric: str, now: datetime, fallback: dict[datetime, int]) -> int:
     """The month's usage rebuilt from PostgreSQL (rolled-up hours) and whatever hour counters
     Redis still has: per hour, the larger of the rolled-up row and counter + fallback."""
@@ -161,6 +216,10 @@ def _month_seed(tenant: Tenant, metric: str, now: datetime, fallback: dict[datet
 
 def _fallback_add(tenant: Tenant, metric: str, now: datetime, amount: int) -> None:
     """Add `amount` to the store's PostgreSQL usage of this hour (row-locked until commit)."""
+    # This process reads the counts again at its next reservation, and after the commit (a
+    # reservation of another thread may have read them in between).
+    _fallback_forget(tenant, metric, now)
+    transaction.on_commit(lambda: _fallback_forget(tenant, metric, now), robust=True)
     table = f"{connection.ops.quote_name(settings.PUBLIC_SCHEMA_NAME)}.billing_usagefallback"
     with connection.cursor() as cursor:
         cursor.execute(
@@ -223,6 +282,64 @@ class Reservation:
         self.total -= amount
 
 
+def _limit(state: BillingState, metric: str) -> int:
+    quota = state.quotas[metric]
+    return -1 if state.overage_billed or quota is None else quota
+
+
+def _reserve_in_redis(
+    tenant: Tenant, metric: str, amount: int, now: datetime
+) -> Reservation | None:
+    """`ingest_reserve` with Redis up: usually one round trip, the reserve script, which checks
+    that the billing state this process decided on (the one it read last) is still the cached
+    one; when it is not, the decision is taken again on the current one. None when Redis
+    answered but the state would not settle (kept changing): the caller reserves in
+    PostgreSQL. Raises redis.RedisError."""
+    schema = tenant.schema_name
+    state_key = keys.billing_state_key(schema)
+    blob = _state_seen.get(schema)
+    fresh = blob is None
+    if fresh:
+        blob = redis_client().get(state_key)
+    script = redis_client().register_script(_RESERVE_SCRIPT)
+    script_keys = [
+        keys.usage_month_key(schema, metric, now),
+        keys.usage_fallback_folded_key(schema, metric, now),
+        state_key,
+    ]
+    for _attempt in range(STATE_ATTEMPTS):
+        if blob is None:
+            state = billing_state(tenant)  # computed from PostgreSQL and cached
+            blob = state.to_json().encode()
+        else:
+            state = BillingState.from_json(blob)
+        _state_seen[schema] = blob
+        if state.read_only(now):
+            if not fresh:  # decided on this process's copy: check it is current
+                blob, fresh = redis_client().get(state_key), True
+                continue
+            raise _payment_overdue()
+        limit = _limit(state, metric)
+        fallback_total = sum(_fallback_recent(tenant, metric, now).values())
+        args = [amount, limit, keys.MONTH_COUNTER_TTL_SECONDS, fallback_total, "", blob]
+        status, value = script(keys=script_keys, args=args)
+        if status == -1:
+            fallback = _fallback_committed(tenant, metric, now)
+            args[3] = sum(fallback.values())
+            args[4] = _month_seed(tenant, metric, now, fallback)
+            status, value = script(keys=script_keys, args=args)
+        if status == -2:
+            blob, fresh = value, True
+            continue
+        if status == 0:
+            raise _quota_exceeded(
+                quota=limit, plan_name=state.plan_name, used=value, amount=amount, now=now
+            )
+        return Reservation(tenant=tenant, amount=amount, now=now, via="redis", total=value)
+    _state_seen.pop(schema, None)
+    return None
+
+
 def ingest_reserve(*, tenant: Tenant, amount: int, now: datetime | None = None) -> Reservation:
     """Reserve `amount` new events of an ingest batch against the store's monthly quota, inside
     the batch's transaction and before its rows are inserted.
@@ -230,49 +347,24 @@ def ingest_reserve(*, tenant: Tenant, amount: int, now: datetime | None = None) 
     Raises ApplicationError 402 `payment_overdue` or 429 `quota_exceeded` (whole batch refused,
     nothing reserved) as `quota_check_ingest`; plans billing overage and plans without an
     events quota are counted but never refused. Exact under concurrency while Redis is up (one
-    Lua script checks and increments the month counter). Redis down: the batch is counted in
-    PostgreSQL in the caller's transaction and checked against the usage PostgreSQL knows; it
-    never fails for Redis trouble. The caller must `settle(stored)` after inserting and
-    `release()` if its transaction rolls back.
+    Lua script checks the billing state and increments the month counter). Redis down: the
+    batch is counted in PostgreSQL in the caller's transaction and checked against the usage
+    PostgreSQL knows; it never fails for Redis trouble. The caller must `settle(stored)` after
+    inserting and `release()` if its transaction rolls back.
     """
     now = now or timezone.now()
     metric = Metric.EVENTS_INGESTED.value
-    schema = tenant.schema_name
-    fallback = _fallback_by_hour(tenant, metric, now)
-    fallback_total = sum(fallback.values())
     try:
-        cached_state = redis_client().get(keys.billing_state_key(schema))
-        state = billing_state(tenant, cached=cached_state)
-        redis_up = True
+        reservation = _reserve_in_redis(tenant, metric, amount, now)
     except redis.RedisError:
         logger.warning("quota reserved in PostgreSQL: Redis unavailable", exc_info=True)
-        state = billing_state_compute(tenant)
-        redis_up = False
+    else:
+        if reservation is not None:
+            return reservation
+    state = billing_state_compute(tenant)
     if state.read_only(now):
         raise _payment_overdue()
-    quota = state.quotas[metric]
-    limit = -1 if state.overage_billed or quota is None else quota
-    if redis_up:
-        try:
-            script = redis_client().register_script(_RESERVE_SCRIPT)
-            script_keys = [
-                keys.usage_month_key(schema, metric, now),
-                keys.usage_fallback_folded_key(schema, metric, now),
-            ]
-            ttl = keys.MONTH_COUNTER_TTL_SECONDS
-            args = [amount, limit, ttl, fallback_total, ""]
-            status, value = script(keys=script_keys, args=args)
-            if status == -1:
-                args[-1] = _month_seed(tenant, metric, now, fallback)
-                status, value = script(keys=script_keys, args=args)
-        except redis.RedisError:
-            logger.warning("quota reserved in PostgreSQL: Redis unavailable", exc_info=True)
-        else:
-            if status == 0:
-                raise _quota_exceeded(
-                    quota=limit, plan_name=state.plan_name, used=value, amount=amount, now=now
-                )
-            return Reservation(tenant=tenant, amount=amount, now=now, via="redis", total=value)
+    limit = _limit(state, metric)
     # Redis down: count in PostgreSQL first (the row lock orders concurrent batches), then check
     # what PostgreSQL knows: per hour, the rolled-up row (which includes that hour's fallback
     # count once rolled up) or the fallback count, whichever is larger.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
@@ -17,11 +18,15 @@ def _overview_context(request: HttpRequest) -> dict:
     tenant = request.tenant
     sub = selectors.subscription_of(tenant)
     state = selectors.billing_state(tenant)
+    plans = selectors.plans_offered()
+    current = next((plan for plan in plans if plan.code == state.plan_code), None)
     return {
         "sub": sub,
         "state": state,
         "usage": selectors.usage_summary(tenant),
-        "plans": selectors.plans_offered(),
+        "plans": plans,
+        "current_plan_order": current.sort_order if current is not None else -1,
+        "support_email": settings.SUPPORT_EMAIL,
         "invoices": selectors.invoices_recent(tenant, sub=sub),
         "has_live_subscription": sub is not None and sub.status in sub.LIVE_STATUSES,
         "has_customer": sub is not None and bool(sub.stripe_customer_id),

@@ -23,6 +23,12 @@ from rest_framework.views import APIView
 
 from apps.apikeys.authentication import ApiKeyAuthentication
 from apps.apikeys.permissions import RequireScope
+from apps.apikeys.publishable import (
+    PublishableAccess,
+    PublishableAnonymous,
+    PublishableKeyAuthentication,
+    events_check,
+)
 from apps.catalog import selectors, services
 from apps.catalog.request_bodies import OrjsonParser, batch_rows, raw_json_body
 from apps.core.errors import ApplicationError
@@ -98,8 +104,9 @@ class EventInput(serializers.Serializer):
     )
     item_id = serializers.CharField(max_length=128)
     type = serializers.ChoiceField(
-        choices=["view", "add_to_cart", "purchase", "rating", "click", "dismiss"],
-        help_text="dismiss: not interested (kept out of the shopper's recommendations).",
+        choices=["view", "add_to_cart", "purchase", "rating", "click", "dismiss", "refund"],
+        help_text="dismiss: not interested (kept out of the shopper's recommendations). "
+        "refund: undoes the purchase of the same (order_id, item_id).",
     )
     value = serializers.FloatField(
         required=False, allow_null=True, help_text="Rating 1-5 (required), or a quantity > 0."
@@ -110,7 +117,8 @@ class EventInput(serializers.Serializer):
         max_length=128,
         required=False,
         allow_null=True,
-        help_text="Purchases only: the order (basket) the line belongs to; 400 on other types.",
+        help_text="Purchases and refunds (required there): the order (basket) the line "
+        "belongs to; a purchase is one per (order_id, item_id); 400 on other types.",
     )
 
 
@@ -238,7 +246,9 @@ class ItemDetailApi(StoreApi):
 
 # --- Events -------------------------------------------------------------------------------------
 class EventBulkApi(StoreApi):
-    permission_classes = [RequireScope("ingest")]
+    # The browser SDK tracks with a publishable key: its rows are checked by events_check.
+    authentication_classes = [PublishableKeyAuthentication, ApiKeyAuthentication]
+    permission_classes = write_permission_classes = [RequireScope("ingest") | PublishableAnonymous]
 
     @extend_schema(
         operation_id="events_bulk",
@@ -261,6 +271,8 @@ class EventBulkApi(StoreApi):
     )
     def post(self, request):
         rows = batch_rows(raw_json_body(request), key="events", limit=MAX_EVENTS_PER_BATCH)
+        if isinstance(request.auth, PublishableAccess):
+            events_check(rows, request.auth)
         result = services.events_ingest(rows=rows, source="api")
         return _json_response(result.as_dict(), status=202)
 

@@ -6,7 +6,7 @@ class CatalogConfig(AppConfig):
     label = "catalog"
 
     def ready(self) -> None:
-        from apps.catalog import recent, services, sessions
+        from apps.catalog import recent, schema, services, sessions  # noqa: F401 (schema: OpenAPI)
         from apps.core import erasure
 
         erasure.register("events", services.shopper_events_erase, models=("catalog.Event",))
@@ -22,3 +22,4 @@ class CatalogConfig(AppConfig):
             models=("catalog.SessionLink", "catalog.Event"),
             key_families=("session-recent-events", "session-links"),
         )
+        erasure.register_export("sessions", sessions.shopper_sessions_export)

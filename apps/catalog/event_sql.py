@@ -32,8 +32,10 @@ WITH inserted AS (
            now(), s.session_id, s.order_id
     FROM pg_temp.catalog_event_staging s
     ORDER BY s.event_id
-    ON CONFLICT (event_id) WHERE event_id IS NOT NULL DO NOTHING
-    RETURNING item_id, type
+    -- no target: a repeated event_id and a repeated (order_id, item_id) purchase or refund
+    -- (event_unique_order_line) are both skipped as duplicates
+    ON CONFLICT DO NOTHING
+    RETURNING item_id, type, "timestamp"
 ), stubs AS (
     INSERT INTO catalog_item (item_id, title, description, categories, price, in_stock,
                               attributes, is_hidden, created_at, updated_at)
@@ -45,7 +47,12 @@ WITH inserted AS (
     ORDER BY missing.item_id
     ON CONFLICT (item_id) DO NOTHING
 )
-SELECT type, count(*) FROM inserted GROUP BY type
+-- per type: events inserted, and those of them that happened today (UTC): the dashboard's
+-- "today's events" counts what happened today, not a history loaded today
+SELECT type, count(*),
+       count(*) FILTER (WHERE "timestamp" >= date_trunc('day', now() AT TIME ZONE 'UTC')
+                                             AT TIME ZONE 'UTC')
+FROM inserted GROUP BY type
 """
 # Last statement before commit: shopper rows stay locked for as short a time as possible.
 SHOPPERS_UPSERT = """

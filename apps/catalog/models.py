@@ -58,6 +58,8 @@ class Event(models.Model):
         RATING = "rating", "Rating"
         CLICK = "click", "Click"
         DISMISS = "dismiss", "Not interested"
+        # Undoes the purchase of the same (order_id, item_id): out of revenue and training.
+        REFUND = "refund", "Refund"
 
     # NULL, not "": events without a client id are never deduplicated (partial unique index).
     event_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
@@ -84,7 +86,14 @@ class Event(models.Model):
                 fields=["event_id"],
                 condition=models.Q(event_id__isnull=False),
                 name="event_unique_client_event_id",
-            )
+            ),
+            # One purchase rule: an order line is purchased (and refunded) once, whoever
+            # reports it and however often (README, "One purchase rule").
+            models.UniqueConstraint(
+                fields=["order_id", "item_id", "type"],
+                condition=models.Q(order_id__isnull=False, type__in=["purchase", "refund"]),
+                name="event_unique_order_line",
+            ),
         ]
         indexes = [
             models.Index(fields=["user_id", "timestamp"], name="event_user_time"),

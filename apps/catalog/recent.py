@@ -11,11 +11,14 @@ list may hold an event twice (a batch re-sent with the same event_ids): readers 
 repeated event ids. When Redis is down, `recent_from_database` answers from PostgreSQL
 (index `event_user_time`).
 
-Key `recent-at:<user_id>` (`recent_latest_key`): the newest event timestamp ever pushed to the
-shopper's list, kept by the same script calls (with the list's TTL). Serving reads it in the
-MGET it already sends and asks for the list only when it is after the model's training
-cut-off (`recent_is_new`), so a shopper with nothing new costs no LRANGE and no JSON parsing.
-A list pushed before this key existed is seen from the shopper's next event on.
+Key `recent-at:<user_id>` (`recent_latest_key`): `<newest event timestamp> <events pushed>`,
+the newest event timestamp ever pushed to the shopper's list and how many entries were pushed
+to it, kept by the same script calls (with the list's TTL). Serving reads it in the MGET it
+already sends and asks for the list only when the timestamp is after the model's training
+cut-off (`recent_is_new`), so a shopper with nothing new costs no LRANGE and no JSON parsing;
+the whole value changes with every event pushed (a backfilled older one too), so it also
+names what a re-scored list reflects (apps/recommendations/serving/fresh.py). A list pushed
+before this key existed is seen from the shopper's next event on.
 
 Sessions: an event with a `session_id` also goes to the session's list `srecent:<session_id>`
 (same entries, cap and TTL), read by the session endpoint. `slink:<session_id>` holds the
@@ -61,7 +64,7 @@ def recent_latest_key(user_id: str, *, schema_name: str | None = None) -> str:
 
 def recent_is_new(latest: bytes | None, since: float) -> bool:
     """Whether the `recent_latest_key` value says the shopper has an event after `since`."""
-    return latest is not None and float(latest) > since
+    return latest is not None and float(latest.split(b" ", 1)[0]) > since
 
 
 def session_recent_key(session_id: str, *, schema_name: str | None = None) -> str:
@@ -76,11 +79,14 @@ def session_link_key(session_id: str, *, schema_name: str | None = None) -> str:
 # RPUSH answers the list's length: a list is trimmed back to the cap only once it holds twice
 # as many entries (readers take the last RECENT_EVENTS_MAX), and its TTL is armed when it is
 # created and re-armed at each trim, so most events cost a single RPUSH.
-# `mark` notes the newest timestamp pushed to each shopper list (prefix `<schema>:..:recent:`);
-# `marks_write` raises each shopper's `recent-at:` key to it, one GET per shopper and batch.
+# `mark` notes the newest timestamp and the number of entries pushed to each shopper list
+# (prefix `<schema>:..:recent:`); `marks_write` raises each shopper's `recent-at:` timestamp to
+# it and adds the entries to its count, one GET and SET per shopper and batch.
 _MARK_LUA = """
 local marks = {}
+local counts = {}
 local function mark(key, entry)
+    counts[key] = (counts[key] or 0) + 1
     local ok, event = pcall(cjson.decode, entry)
     if ok and type(event) == 'table' and type(event[3]) == 'number' then
         if not marks[key] or event[3] > marks[key] then marks[key] = event[3] end
@@ -88,11 +94,23 @@ local function mark(key, entry)
 end
 local function marks_write(prefix, ttl)
     local at_prefix = string.sub(prefix, 1, -2) .. '-at:'
-    for key, ts in pairs(marks) do
+    for key, n in pairs(counts) do
         local at = at_prefix .. string.sub(key, #prefix + 1)
-        local latest = tonumber(redis.call('GET', at))
-        if not latest or ts > latest then
-            redis.call('SET', at, string.format('%.6f', ts), 'EX', ttl)
+        local raw = redis.call('GET', at)
+        local latest, pushed = nil, 0
+        if raw then
+            local space = string.find(raw, ' ', 1, true)
+            if space then
+                latest = tonumber(string.sub(raw, 1, space - 1))
+                pushed = tonumber(string.sub(raw, space + 1)) or 0
+            else
+                latest = tonumber(raw)
+            end
+        end
+        local ts = marks[key]
+        if ts and (not latest or ts > latest) then latest = ts end
+        if latest then
+            redis.call('SET', at, string.format('%.6f %d', latest, pushed + n), 'EX', ttl)
         end
     end
 end

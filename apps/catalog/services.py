@@ -40,7 +40,7 @@ from apps.core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 
-IngestSource = Literal["api", "import", "seed"]
+IngestSource = Literal["api", "connector", "import", "seed"]
 
 
 @dataclass
@@ -63,8 +63,9 @@ class IngestResult:
 
 def _events_write(
     rows: list[EventRow], *, reserve: Callable[[int], Reservation] | None = None
-) -> dict[str, int]:
-    """Store validated rows; returns the number inserted by type (duplicates excluded).
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Store validated rows; returns the number inserted by type (duplicates excluded), and of
+    those the number that happened today (UTC).
 
     `reserve(n)` (billing) is called once the batch is staged, with the number of rows not yet
     stored, and may refuse the whole batch by raising; its reservation is settled with what was
@@ -83,7 +84,9 @@ def _events_write(
                 cursor.execute(event_sql.STAGING_NEW)
                 reservation = reserve(cursor.fetchone()[0])
             cursor.execute(event_sql.EVENTS_INSERT)
-            inserted = {kind: count for kind, count in cursor.fetchall()}
+            counted = cursor.fetchall()
+            inserted = {kind: count for kind, count, _ in counted}
+            today = {kind: count for kind, _, count in counted if count}
             if reservation is not None:
                 reservation.settle(sum(inserted.values()))
             if any(row[7] is not None and row[1] is not None for row in rows):
@@ -96,7 +99,7 @@ def _events_write(
         if reservation is not None:
             reservation.release()
         raise
-    return inserted
+    return inserted, today
 
 
 def _ingest_reserve(tenant, amount: int) -> Reservation:
@@ -126,9 +129,9 @@ def events_ingest(
     in the batch, counts as a duplicate and is stored once. Events of items not yet in the
     catalog create hidden stub items. A purchase keeps the item's catalog price of the moment
     (`item_price`: attributed revenue when it has no `value`). Shoppers are created or their
-    first/last seen times extended. After commit, the store's live counters are incremented
-    and pushed to its dashboard group. `source` is for logs and metrics; validation is the
-    same for all.
+    first/last seen times extended. After commit, the store's live counters of events that
+    happened today (a history loaded today is not today's activity) are incremented and pushed
+    to its dashboard group. `source` is for logs and metrics; validation is the same for all.
     """
     result = IngestResult()
     valid, result.errors, in_batch_duplicates = events_validate(rows, now=now or timezone.now())
@@ -136,19 +139,23 @@ def events_ingest(
     if not valid:
         return result
     reserve = None
-    if source == "api":
-        # Billing: the batch's new events are reserved against the quota before they are
-        # inserted (429 quota_exceeded / 402 payment_overdue: nothing stored), and counted for
-        # billing once committed.
+    if source in ("api", "connector"):
+        # Billing (events the store sends, directly or through its shop's webhooks): the
+        # batch's new events are reserved against the quota before they are inserted (429
+        # quota_exceeded / 402 payment_overdue: nothing stored), and counted for billing once
+        # committed.
         tenant = connection.tenant
         reserve = partial(_ingest_reserve, tenant)
-    inserted = _events_write(valid, reserve=reserve)
+    inserted, happened_today = _events_write(valid, reserve=reserve)
     result.accepted = sum(inserted.values())
     result.duplicates += len(valid) - result.accepted
     result.accepted_by_type = inserted
     if inserted:
         schema_name = connection.schema_name
-        transaction.on_commit(lambda: _counters_after_commit(schema_name, inserted), robust=True)
+        if happened_today:
+            transaction.on_commit(
+                lambda: _counters_after_commit(schema_name, happened_today), robust=True
+            )
         transaction.on_commit(lambda: recent_events_push(schema_name, valid), robust=True)
     logger.debug(
         "events ingested",
@@ -330,7 +337,9 @@ def shopper_profile_erase(user_id: str) -> int:
 
 
 @transaction.atomic
-def shopper_erase(*, user_id: str, actor_api_key=None, request=None) -> dict[str, int]:
+def shopper_erase(
+    *, user_id: str, actor_api_key=None, actor_label: str = "", request=None
+) -> dict[str, int]:
     """GDPR erasure: everything every app registered in `apps.core.erasure` (events, profile,
     cached recommendation lists, served-list log, ...), plus a tombstone so that no model
     trained before now serves the shopper again (apps/core/erasure.py says how it holds).
@@ -354,6 +363,7 @@ def shopper_erase(*, user_id: str, actor_api_key=None, request=None) -> dict[str
     audit_record(
         action=AuditAction.SHOPPER_ERASED,
         actor_api_key=actor_api_key,
+        actor_label=actor_label,
         target_type="shopper",
         target_id=user_id,
         details=erased,
@@ -363,7 +373,9 @@ def shopper_erase(*, user_id: str, actor_api_key=None, request=None) -> dict[str
 
 
 @transaction.atomic
-def shopper_export(*, user_id: str, actor_api_key=None, request=None) -> dict[str, Any]:
+def shopper_export(
+    *, user_id: str, actor_api_key=None, actor_label: str = "", request=None
+) -> dict[str, Any]:
     """GDPR access: everything held about the shopper (profile, every event, cached
     recommendations). Audited as `shopper.exported`. 404 when nothing is held."""
     data = shopper_data(user_id=user_id)
@@ -374,6 +386,7 @@ def shopper_export(*, user_id: str, actor_api_key=None, request=None) -> dict[st
     audit_record(
         action=AuditAction.SHOPPER_EXPORTED,
         actor_api_key=actor_api_key,
+        actor_label=actor_label,
         target_type="shopper",
         target_id=user_id,
         details={"events": len(data["events"])},

@@ -21,7 +21,8 @@ from apps.core.ids import ID_MAX_LENGTH, id_normalize
 from apps.core.ids import id_problem as _id_rule_problem
 
 # `dismiss`: "not interested" (kept out of the shopper's lists; not a training signal).
-EVENT_TYPES = frozenset({"view", "add_to_cart", "purchase", "rating", "click", "dismiss"})
+# `refund`: undoes the purchase of its (order_id, item_id) (README, "One purchase rule").
+EVENT_TYPES = frozenset({"view", "add_to_cart", "purchase", "rating", "click", "dismiss", "refund"})
 EVENT_FIELDS = frozenset(
     {
         "event_id",
@@ -35,8 +36,9 @@ EVENT_FIELDS = frozenset(
         "order_id",
     }
 )
-# `order_id` groups a purchase's lines into one order (a basket); other types refuse it.
-ORDER_EVENT_TYPES = frozenset({"purchase"})
+# `order_id` groups a purchase's lines into one order (a basket) and names the purchase a
+# refund undoes (required there); other types refuse it.
+ORDER_EVENT_TYPES = frozenset({"purchase", "refund"})
 ITEM_FIELDS = frozenset(
     {"item_id", "title", "description", "categories", "price", "in_stock", "attributes"}
 )
@@ -140,7 +142,9 @@ def _event_problems(raw: Any, low: datetime, high: datetime) -> list[tuple[str, 
         and kind in EVENT_TYPES
         and kind not in ORDER_EVENT_TYPES
     ):
-        problems.append(("order_id", "Only purchase events carry an order_id."))
+        problems.append(("order_id", "Only purchase and refund events carry an order_id."))
+    elif kind == "refund" and raw.get("order_id") is None:
+        problems.append(("order_id", "A refund needs the order_id of the purchase it undoes."))
     if "type" not in raw:
         problems.append(("type", "This field is required."))
     elif type(kind) is not str or kind not in EVENT_TYPES:
@@ -244,9 +248,9 @@ def events_validate(
                     )
                 )
                 and (
-                    order_id is None
+                    (order_id is None and kind != "refund")
                     or (
-                        kind == "purchase"
+                        (kind == "purchase" or kind == "refund")
                         and type(order_id) is str
                         and 0 < len(order_id) <= ID_MAX_LENGTH
                         and order_id.isprintable()

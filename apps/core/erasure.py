@@ -52,6 +52,8 @@ SHOPPER_KEY_FAMILIES: dict[str, str] = {
     "fresh-lists": "fresh:[ua]:{user_id}",
     # apps.recommendations.cache.impressions_key: served lists waiting for PostgreSQL
     "impression-buffer": "recs:impressions",
+    # apps.merchandising.placing.rotation_key: the list a placement last showed the shopper
+    "placement-rotation": "merch:shown:*:u:{user_id}",
     # this module's tombstones (kept on purpose: they are what makes the erasure hold)
     "erasure-tombstones": "erased",
 }

@@ -16,10 +16,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import Resolver404, resolve
 from django_prometheus.exports import ExportToDjangoView
+from prometheus_client import generate_latest
 
 from apps.core import health
 from apps.core.errors import error_body
 from apps.core.negotiation import wants_json
+from apps.core.platform_metrics import PLATFORM_REGISTRY
 from apps.core.wsgi import PATH_BYTES_KEY
 
 
@@ -53,7 +55,10 @@ class ProbeMiddleware:
                 error_body("not_authenticated", "A valid metrics bearer token is required."),
                 status=401,
             )
-        return ExportToDjangoView(request)
+        response = ExportToDjangoView(request)
+        # Queue lengths, Redis/PostgreSQL health and the workers' failure counters.
+        response.content += generate_latest(PLATFORM_REGISTRY)
+        return response
 
 
 # --- cookieless API calls ----------------------------------------------------------------------

@@ -10,12 +10,15 @@ from django.db.models import Count, F, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from apps.apikeys.models import ApiKey
 from apps.audit.selectors import audit_event_list
 from apps.catalog.models import Event, Item, Shopper
 from apps.catalog.selectors import event_counters
-from apps.recommendations.models import ExperimentArm, ModelVersion
+from apps.merchandising.explain import reason_text
+from apps.merchandising.placing import explained_list
+from apps.recommendations.models import ExperimentArm, Impression, ModelVersion
 from apps.recommendations.selectors import model_version_active, model_version_list
-from apps.recommendations.serving import Filters, recommend_for_item, recommend_for_shopper
+from apps.recommendations.serving import Filters, recommend_for_item
 
 RECENT_ITEMS_SHOWN = 5
 CHART_DAYS = 30
@@ -44,6 +47,22 @@ def live_snapshot() -> dict[str, Any]:
         "date": today.isoformat(),
         "events_today": event_counters(day=today),
     }
+
+
+def onboarding_steps() -> list[dict[str, Any]]:
+    """The overview's "Get started" checklist, in the order an integration happens: each step
+    {"key", "label", "done"}; done is read from what the store holds, not from clicks."""
+    trained = ModelVersion.objects.exclude(
+        status__in=[ModelVersion.Status.TRAINING, ModelVersion.Status.FAILED]
+    )
+    steps = [
+        ("key", "Create an API key", ApiKey.objects.filter(revoked_at__isnull=True).exists()),
+        ("items", "Send your catalog", Item.objects.exists()),
+        ("events", "Send shopper events", Event.objects.exists()),
+        ("train", "Train a model", trained.exists()),
+        ("recommend", "Fetch a first recommendation", Impression.objects.exists()),
+    ]
+    return [{"key": key, "label": label, "done": done} for key, label, done in steps]
 
 
 def recommendations_ready() -> bool:
@@ -248,16 +267,22 @@ def item_recommendations(*, item_id: str) -> dict[str, Any]:
         "similar_source": f"{similar.model_version} · {similar.strategy}",
         "bought_together": _with_titles(together.items),
         "bought_together_source": f"{together.model_version} · {together.strategy}",
+        # Said out loud: otherwise the two lists look like the same list shown twice.
+        "bought_together_borrowed": bool(together.items)
+        and not together.strategy.startswith("cooccurrence"),
     }
 
 
 def shopper_recommendations(*, user_id: str) -> dict[str, Any]:
     """The shopper's current list as the API serves it (not logged as an impression), with
     the model version and strategy that produced it: the "why did they see this" view."""
-    served = recommend_for_shopper(user_id=user_id, filters=Filters(k=PREVIEW_SIZE), log=False)
+    body = explained_list(scenario="personal", subject=user_id, k=PREVIEW_SIZE)
+    items = _with_titles([(row["item_id"], row["score"]) for row in body["items"]])
+    for item, row in zip(items, body["items"], strict=True):
+        item["reason"] = reason_text(row["reason"])
     return {
-        "recommendations": _with_titles(served.items),
+        "recommendations": items,
         "recommendations_source": (
-            f"Served by model {served.model_version} with strategy {served.strategy!r}."
+            f"Served by model {body['model_version']} with strategy {body['strategy']!r}."
         ),
     }

@@ -2,11 +2,14 @@ from django.urls import path
 
 from apps.dashboard.views import (
     audit_log,
+    batch,
     catalog,
     experiments,
+    integrations,
     model_versions,
     notifications,
     overview,
+    placements,
     store_settings,
     team,
 )
@@ -35,6 +38,13 @@ urlpatterns = [
         team.invitation_revoke_view,
         name="invitation-revoke",
     ),
+    path("placements/", placements.placements, name="placements"),
+    path("placements/new/", placements.placement_create, name="placement-create"),
+    path("placements/preview/", placements.placement_preview, name="placement-preview"),
+    path("placements/edit/<slug:name>/", placements.placement_edit, name="placement"),
+    path("placements/delete/<slug:name>/", placements.placement_delete, name="placement-delete"),
+    path("batch-jobs/", batch.batch_jobs, name="batch-jobs"),
+    path("batch-jobs/<uuid:job_id>/cancel/", batch.batch_job_cancel, name="batch-job-cancel"),
     path("audit/", audit_log.audit, name="audit"),
     path("audit/export.csv", audit_log.audit_export, name="audit-export"),
     path("notifications/", notifications.notifications, name="notifications"),
@@ -44,6 +54,22 @@ urlpatterns = [
     path("settings/currency/", store_settings.settings_currency, name="settings-currency"),
     path("settings/seen-types/", store_settings.settings_seen_types, name="settings-seen-types"),
     path("settings/preferences/", store_settings.settings_preferences, name="settings-preferences"),
+    path("settings/integrations/", integrations.integrations, name="integrations"),
+    path(
+        "settings/integrations/woocommerce/",
+        integrations.woocommerce_secret_generate,
+        name="integrations-woocommerce",
+    ),
+    path(
+        "settings/integrations/shopify/",
+        integrations.shopify_secret_set,
+        name="integrations-shopify",
+    ),
+    path(
+        "settings/integrations/data-requests/<int:request_id>.json",
+        integrations.data_request_download,
+        name="integrations-data-request",
+    ),
     path("settings/webhooks/", store_settings.webhook_create, name="webhook-create"),
     path(
         "settings/webhooks/<int:endpoint_id>/delete/",

@@ -8,7 +8,8 @@ for all stores and minutes, so a minute's counts are complete about a second aft
 If Redis is unreachable the counts wait in the buffer (minutes older than the baseline window
 are dropped).
 
-The rule (evaluated once a minute per store, on the last complete minute `x`, against the
+The rule (evaluated once a minute per store that had API traffic in the last WATCH_SECONDS,
+on the last complete minute `x`, against the
 BASELINE_MINUTES minutes before it; see README → Usage anomalies):
 
 - Baseline: an exponentially weighted moving average (EWMA, alpha = EWMA_ALPHA) of the
@@ -37,6 +38,7 @@ from datetime import datetime
 
 import redis
 
+from apps.core.activity import Activity, store_mark_active
 from apps.core.cache import redis_client, tenant_key
 from apps.core.flusher import PeriodicFlusher
 
@@ -57,6 +59,9 @@ ERROR_MIN_RATE = 0.5
 ERROR_RATE_JUMP = 0.3
 COOLDOWN_MINUTES = 15
 KEY_TTL_SECONDS = (BASELINE_MINUTES + 30) * 60
+# A store is scanned while its last request is within the baseline window (and the minute being
+# evaluated): after that every minute of its history is zero and no rule can fire.
+WATCH_SECONDS = (BASELINE_MINUTES + 2) * 60
 USAGE_FLUSH_SECONDS = 1.0
 
 
@@ -116,6 +121,7 @@ def _usage_write(counts: _UsageCounts) -> None:
         first[schema_name] = min(minute, first.get(schema_name, minute))
     for schema_name, minute in first.items():
         pipe.set(tenant_key("api_usage", "since", schema_name=schema_name), minute, nx=True)
+    store_mark_active(pipe, Activity.API_TRAFFIC, first)
     pipe.execute()
 
 

@@ -7,7 +7,8 @@ from smtplib import SMTPException
 
 from celery import shared_task
 
-from apps.notifications import services
+from apps.core.activity import Activity, stores_dispatch, stores_recent
+from apps.notifications import anomaly, services
 
 
 @shared_task(
@@ -39,5 +40,14 @@ def webhook_deliver(self, *, delivery_id: int, manual: bool = False) -> None:
 
 @shared_task(name="apps.notifications.tasks.usage_anomaly_scan")
 def usage_anomaly_scan() -> int:
-    """Run by beat every minute in every store's schema; returns the number of flags raised."""
+    """Sent into a store's schema by `usage_anomaly_scan_dispatch`; returns the flags raised."""
     return len(services.usage_anomaly_check())
+
+
+@shared_task(name="apps.notifications.tasks.usage_anomaly_scan_dispatch")
+def usage_anomaly_scan_dispatch() -> int:
+    """Beat, in the public schema, every minute: `usage_anomaly_scan` for each store with API
+    traffic within its baseline window (a store that went quiet is still watched for an
+    hour, so the `drop` rule sees it). Returns the number of stores sent."""
+    schemas = stores_recent(Activity.API_TRAFFIC, within_seconds=anomaly.WATCH_SECONDS)
+    return stores_dispatch(usage_anomaly_scan, schemas)

@@ -25,10 +25,17 @@ from rest_framework.views import APIView
 
 from apps.apikeys.authentication import ApiKeyAuthentication
 from apps.apikeys.permissions import RequireScope
+from apps.apikeys.publishable import (
+    PublishableAnonymous,
+    PublishableAsShopper,
+    PublishableKeyAuthentication,
+)
 from apps.core.errors import ApplicationError
 from apps.core.ids import id_lookup
 from apps.core.params import bool_param
 from apps.core.redis_batch import request_batch
+from apps.merchandising import placing
+from apps.merchandising.apis import RULE_PARAMETERS
 from apps.recommendations import selectors, services, serving
 from apps.recommendations.serving import LIST_SIZE, Filters
 from apps.recommendations.serving.session import recommend_for_session
@@ -72,6 +79,25 @@ def _json(served: serving.Served) -> HttpResponse:
     return HttpResponse(served.json(), content_type="application/json")
 
 
+def _serve(request, scenario: str, recommend, **subject: str) -> HttpResponse:
+    """A list endpoint's answer: `recommend(filters, log)` as is, or with the placement,
+    rules or explanations the query asks for applied (apps.merchandising.placing)."""
+    query = request.GET
+    if not placing.wants_rules(query):
+        return _json(recommend(_filters(query), True))
+    k, in_stock = _k(query), bool_param(query, "in_stock", default=True)
+    body = placing.serve_json(
+        placing.plan_from_query(query),
+        recommend,
+        scenario=scenario,
+        k=k,
+        in_stock=in_stock,
+        request=request,
+        **subject,
+    )
+    return HttpResponse(body, content_type="application/json")
+
+
 # --- OpenAPI -----------------------------------------------------------------------------------
 _SERVED = inline_serializer(
     "RecommendationList",
@@ -81,15 +107,30 @@ _SERVED = inline_serializer(
         "strategy": serializers.CharField(),
         "items": inline_serializer(
             "RecommendedItem",
-            {"item_id": serializers.CharField(), "score": serializers.FloatField()},
+            {
+                "item_id": serializers.CharField(),
+                "score": serializers.FloatField(),
+                "reason": serializers.JSONField(
+                    required=False,
+                    help_text="With explain=true: {type, ...} (apps.merchandising.explain).",
+                ),
+            },
             many=True,
+        ),
+        "placement": serializers.CharField(
+            required=False,
+            allow_null=True,
+            help_text="Present when placement, rules or explain were asked for.",
         ),
     },
 )
 _FILTERS = [
     OpenApiParameter("k", int, description=f"1-{LIST_SIZE}, default 10."),
-    OpenApiParameter("category", str, description="Only items of this category."),
+    OpenApiParameter(
+        "category", str, description="Only items of this category (repeat: any of several)."
+    ),
     OpenApiParameter("in_stock", bool, description="Only items in stock (default true)."),
+    *RULE_PARAMETERS,
 ]
 _EXCLUDE_SEEN = OpenApiParameter("exclude_seen", bool, description="Leave out seen (default true).")
 
@@ -108,8 +149,10 @@ class RecommendApi(APIView):
     answered by DRF's `handle_exception`, so the responses are the ones APIView gives. Other
     methods go through APIView.dispatch."""
 
-    authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [RequireScope("recommend")]
+    # A publishable key (the browser SDK) gets the anonymous lists; the shopper lists below
+    # need its user token too (apps.apikeys.publishable).
+    authentication_classes = [PublishableKeyAuthentication, ApiKeyAuthentication]
+    permission_classes = [RequireScope("recommend") | PublishableAnonymous]
 
     @classmethod
     def as_view(cls, **initkwargs):
@@ -131,6 +174,7 @@ class RecommendApi(APIView):
     def dispatch_get(self, request, *args, **kwargs):
         self.args, self.kwargs = args, kwargs
         try:
+            placing.prefetch(request, kwargs)
             self.before_authentication(request, **kwargs)
             for authenticator in self.get_authenticators():
                 identity = authenticator.authenticate(request)
@@ -172,6 +216,7 @@ class ManageApi(APIView):
 
 
 class ShopperRecommendationsApi(RecommendApi):
+    permission_classes = [RequireScope("recommend") | PublishableAsShopper]
     prefetch: serving.ShopperPrefetch | None = None
 
     def before_authentication(self, request, user_id: str = "", **kwargs) -> None:
@@ -188,14 +233,19 @@ class ShopperRecommendationsApi(RecommendApi):
 
     @_serving_schema("recommendations_for_shopper", _EXCLUDE_SEEN)
     def get(self, request, user_id: str):
-        query = request.GET
-        served = serving.recommend_for_shopper(
-            user_id=_id(user_id, "user_id"),
-            filters=_filters(query),
-            exclude_seen=bool_param(query, "exclude_seen", default=True),
-            prefetch=self.prefetch,
-        )
-        return _json(served)
+        query, user_id = request.GET, _id(user_id, "user_id")
+        exclude_seen = bool_param(query, "exclude_seen", default=True)
+
+        def recommend(filters: Filters, log: bool) -> serving.Served:
+            return serving.recommend_for_shopper(
+                user_id=user_id,
+                filters=filters,
+                exclude_seen=exclude_seen,
+                log=log,
+                prefetch=self.prefetch,
+            )
+
+        return _serve(request, "personal", recommend, user_id=user_id)
 
 
 class SessionRecommendationsApi(RecommendApi):
@@ -203,34 +253,47 @@ class SessionRecommendationsApi(RecommendApi):
     def get(self, request, session_id: str):
         query, session_id = request.GET, _id(session_id, "session_id")
         seen = bool_param(query, "exclude_seen", default=True)
-        served = recommend_for_session(
-            session_id=session_id, filters=_filters(query), exclude_seen=seen
-        )
-        return _json(served)
+
+        def recommend(filters: Filters, log: bool) -> serving.Served:
+            return recommend_for_session(
+                session_id=session_id, filters=filters, exclude_seen=seen, log=log
+            )
+
+        return _serve(request, "session", recommend, session_id=session_id)
 
 
 class BuyAgainApi(RecommendApi):
+    permission_classes = [RequireScope("recommend") | PublishableAsShopper]
+
     @_serving_schema("recommendations_buy_again")
     def get(self, request, user_id: str):
-        served = serving.recommend_buy_again(
-            user_id=_id(user_id, "user_id"), filters=_filters(request.GET)
-        )
-        return _json(served)
+        user_id = _id(user_id, "user_id")
+
+        def recommend(filters: Filters, log: bool) -> serving.Served:
+            return serving.recommend_buy_again(user_id=user_id, filters=filters, log=log)
+
+        return _serve(request, "buy-again", recommend, user_id=user_id)
 
 
 class SimilarItemsApi(RecommendApi):
     kind = "similar"
+    scenario = "similar"
 
     @_serving_schema("recommendations_similar")
     def get(self, request, item_id: str):
-        served = serving.recommend_for_item(
-            item_id=_id(item_id, "item_id"), kind=self.kind, filters=_filters(request.GET)
-        )
-        return _json(served)
+        item_id = _id(item_id, "item_id")
+
+        def recommend(filters: Filters, log: bool) -> serving.Served:
+            return serving.recommend_for_item(
+                item_id=item_id, kind=self.kind, filters=filters, log=log
+            )
+
+        return _serve(request, self.scenario, recommend, item_id=item_id)
 
 
 class BoughtTogetherApi(SimilarItemsApi):
     kind = "bought_together"
+    scenario = "bought-together"
 
     @_serving_schema("recommendations_bought_together")
     def get(self, request, item_id: str):
@@ -240,7 +303,10 @@ class BoughtTogetherApi(SimilarItemsApi):
 class TrendingApi(RecommendApi):
     @_serving_schema("recommendations_trending")
     def get(self, request):
-        return _json(serving.recommend_trending(filters=_filters(request.GET)))
+        def recommend(filters: Filters, log: bool) -> serving.Served:
+            return serving.recommend_trending(filters=filters, log=log)
+
+        return _serve(request, "trending", recommend)
 
 
 # --- models ------------------------------------------------------------------------------------

@@ -9,7 +9,10 @@ class RecommendationsConfig(AppConfig):
         from apps.catalog.signals import items_changed
         from apps.core import erasure
         from apps.recommendations import erasure as erasers
-        from apps.recommendations import receivers
+        from apps.recommendations import (
+            receivers,
+            schema,  # noqa: F401 (OpenAPI view extensions)
+        )
         from apps.tenants.signals import store_ready
 
         items_changed.connect(receivers.on_items_changed, dispatch_uid="recommendations")

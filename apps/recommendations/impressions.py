@@ -3,8 +3,9 @@
 A request appends one small record to an in-process buffer (no I/O). The process's flusher
 thread (apps.core.flusher) pushes the buffer to a Redis list per store every second (or sooner
 when it fills): one RPUSH per
-store per second per process. A periodic task per store (`impressions_persist`) moves the
-list into PostgreSQL with COPY. When Redis is down the buffer is kept, up to a bound; beyond
+store per second per process, marking the store in the same pipeline (apps.core.activity).
+A periodic task sends `impressions_persist` to the marked stores only, which moves the list
+into PostgreSQL with COPY. When Redis is down the buffer is kept, up to a bound; beyond
 it the oldest records are dropped (and counted in the log): serving never waits on the log.
 """
 
@@ -19,6 +20,7 @@ import orjson
 import redis
 from django.db import connection, transaction
 
+from apps.core.activity import Activity, store_mark_active, stores_pending_mark, sweep_due
 from apps.core.cache import redis_client
 from apps.core.flusher import PeriodicFlusher
 from apps.recommendations.cache import impressions_key, lock_key
@@ -47,8 +49,10 @@ def impression_log(
     item_ids: list[str],
     experiment_id: int | None = None,
     arm_id: int | None = None,
+    session_id: str = "",
 ) -> None:
-    """Queue one served list. Never raises, never blocks on I/O."""
+    """Queue one served list (`session_id`: the session a session list was served to). Never
+    raises, never blocks on I/O."""
     global _buffered
     record = orjson.dumps(
         [
@@ -61,6 +65,7 @@ def impression_log(
             arm_id,
             item_ids,
             int(datetime.now(UTC).timestamp() * 1000),
+            session_id,
         ]
     )
     with _lock:
@@ -88,6 +93,7 @@ def impressions_flush() -> int:
         pipe = client.pipeline(transaction=False)
         for schema_name, records in pending.items():
             pipe.rpush(impressions_key(schema_name), *records)
+        store_mark_active(pipe, Activity.IMPRESSIONS, pending)
         pipe.execute()
         pushed = sum(len(records) for records in pending.values())
     except redis.RedisError as exc:
@@ -119,9 +125,12 @@ _flusher = PeriodicFlusher("impression-flush", impressions_flush, FLUSH_INTERVAL
 
 _COPY = (
     "COPY recommendations_impression (recommendation_id, surface, user_id, "
-    "model_version_number, strategy, experiment_id, arm_id, item_ids, served_at) FROM STDIN"
+    "model_version_number, strategy, experiment_id, arm_id, item_ids, served_at, session_id) "
+    "FROM STDIN"
 )
-_COPY_TYPES = ["text", "text", "text", "int8", "text", "int8", "int8", "text[]", "timestamptz"]
+_COPY_TYPES = [
+    "text", "text", "text", "int8", "text", "int8", "int8", "text[]", "timestamptz", "text"
+]  # fmt: skip
 
 
 def impressions_persist(*, schema_name: str | None = None) -> int:
@@ -134,6 +143,8 @@ def impressions_persist(*, schema_name: str | None = None) -> int:
     key = impressions_key(schema)
     lock = client.lock(lock_key(schema, "persist"), timeout=300, blocking=False)
     if not lock.acquire(blocking=False):
+        # Another run holds the store and may stop before what was pushed since: retry later.
+        stores_pending_mark(Activity.IMPRESSIONS, [schema])
         return 0
     written = 0
     try:
@@ -146,7 +157,9 @@ def impressions_persist(*, schema_name: str | None = None) -> int:
                 try:
                     r = orjson.loads(record)
                     served = datetime.fromtimestamp(r[8] / 1000, tz=UTC)
-                    rows.append((r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], served))
+                    # records queued by a process of the previous release have no session
+                    session = r[9] if len(r) > 9 else ""
+                    rows.append((r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], served, session))
                 except (orjson.JSONDecodeError, IndexError, TypeError, ValueError):
                     logger.warning("unreadable impression record skipped")
             with (
@@ -159,7 +172,27 @@ def impressions_persist(*, schema_name: str | None = None) -> int:
                     copy.write_row(row)
             client.ltrim(key, len(raw), -1)
             written += len(rows)
+        else:  # PERSIST_MAX_BATCHES copied: the rest waits for the next run
+            stores_pending_mark(Activity.IMPRESSIONS, [schema])
     finally:
         with contextlib.suppress(redis.exceptions.LockError):
             lock.release()
     return written
+
+
+SWEEP_SECONDS = 3600
+
+
+def impressions_stranded() -> list[str]:
+    """Once an hour (`sweep_due`): the stores whose impression list is not empty, found with one
+    pipelined LLEN over every store; otherwise []. Catches a store whose mark was lost, so its
+    records wait an hour at most."""
+    if not sweep_due(Activity.IMPRESSIONS, every_seconds=SWEEP_SECONDS):
+        return []
+    from apps.tenants.selectors import store_list
+
+    schemas = list(store_list().values_list("schema_name", flat=True))
+    pipe = redis_client().pipeline(transaction=False)
+    for schema_name in schemas:
+        pipe.llen(impressions_key(schema_name))
+    return [schema for schema, length in zip(schemas, pipe.execute(), strict=True) if length]

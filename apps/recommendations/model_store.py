@@ -1,19 +1,32 @@
-"""Trained model artifacts: where they live in Django's storage, and a bounded per-process LRU
-of loaded models keyed by (store schema, version id), so a store's model is read from disk
-once per process and never handed to another store."""
+"""Trained model artifacts: where they live in the "artifacts" storage (settings.STORAGES), the
+local copy serving memory-maps, and a bounded per-process LRU of loaded models keyed by (store
+schema, version id), so a store's model is read once per process and never handed to another
+store.
+
+An artifact is the folder `RecommenderModel.save` writes, stored under models/<schema>/<number>/.
+On a file-system storage that folder is served in place. On a remote storage (S3) training uploads
+each file and the manifest last, so an artifact without its manifest is incomplete and never
+loaded; a process that serves it downloads it once into ARTIFACT_CACHE_DIR (to a temporary folder
+renamed into place, so a half-downloaded copy is never read) and loads from there.
+"""
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from django.conf import settings
-from django.core.files.storage import default_storage
+from django.core.files import File
+from django.core.files.storage import Storage, storages
 
 from ml.model import RecommenderModel
+
+# Written last by RecommenderModel.save and uploaded last: its presence marks a complete artifact.
+MANIFEST = "manifest.json"
 
 
 def artifact_name(schema_name: str, number: int) -> str:
@@ -21,27 +34,142 @@ def artifact_name(schema_name: str, number: int) -> str:
     return f"models/{schema_name}/{number}"
 
 
-def artifact_dir(name: str) -> Path:
-    """Local folder of an artifact. Only file-system storages are supported for now: models
-    are memory-mapped-size numpy files read at load time."""
+def artifact_belongs_to(name: str, schema_name: str) -> bool:
+    """True when `name` is a folder under the store's own prefix (models/<schema>/...)."""
+    parts = PurePosixPath(name).parts
+    return len(parts) == 3 and parts[:2] == ("models", schema_name) and ".." not in parts
+
+
+def artifact_storage() -> Storage:
+    return storages["artifacts"]
+
+
+def _local_path(storage: Storage, name: str) -> Path | None:
+    """The storage's own path of `name` when it is a file system, else None (remote)."""
     try:
-        return Path(default_storage.path(name))
-    except NotImplementedError as exc:  # e.g. S3: not supported yet
-        raise RuntimeError("Model artifacts need a file-system default storage.") from exc
+        return Path(storage.path(name))
+    except NotImplementedError:
+        return None
+
+
+def artifact_cache_root() -> Path:
+    return Path(settings.ARTIFACT_CACHE_DIR or Path(settings.MEDIA_ROOT) / "artifact-cache")
+
+
+def _cache_path(name: str) -> Path:
+    parts = PurePosixPath(name).parts
+    if not parts or ".." in parts or PurePosixPath(name).is_absolute():
+        raise ValueError(f"invalid artifact name {name!r}")
+    return artifact_cache_root().joinpath(*parts)
+
+
+def artifact_dir(name: str) -> Path:
+    """Local folder of a complete artifact, to load with `RecommenderModel.load`. A file-system
+    storage's own folder; for a remote storage the local cache, downloaded on first use. Raises
+    FileNotFoundError when the artifact (or its manifest) is missing, OSError when the storage
+    cannot be read."""
+    storage = artifact_storage()
+    local = _local_path(storage, name)
+    if local is not None:
+        return local
+    cached = _cache_path(name)
+    if not (cached / MANIFEST).exists():
+        _download(storage, name, cached)
+    return cached
+
+
+def _remote_files(storage: Storage, folder: str) -> list[str]:
+    """Every file under `folder`, as paths relative to it."""
+    directories, files = storage.listdir(folder)
+    found = list(files)
+    for sub in directories:
+        found += [f"{sub}/{path}" for path in _remote_files(storage, f"{folder}/{sub}")]
+    return found
+
+
+def _download(storage: Storage, name: str, target: Path) -> None:
+    try:
+        if not storage.exists(f"{name}/{MANIFEST}"):
+            raise FileNotFoundError(f"artifact {name} is missing or incomplete (no {MANIFEST})")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as tmp:
+            for relative in _remote_files(storage, name):
+                destination = Path(tmp, *PurePosixPath(relative).parts)
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                with storage.open(f"{name}/{relative}", "rb") as remote:
+                    s3_object = getattr(remote, "obj", None)
+                    if s3_object is not None:
+                        # S3: a parallel ranged download straight to disk, not a spooled copy.
+                        s3_object.download_file(str(destination), Config=storage.transfer_config)
+                    else:
+                        with open(destination, "wb") as out:
+                            shutil.copyfileobj(remote, out, 1024 * 1024)
+            if not (Path(tmp) / MANIFEST).exists():
+                raise FileNotFoundError(f"artifact {name} changed while downloading")
+            if (target / MANIFEST).exists():  # another process finished first
+                return
+            if target.exists():  # a folder without its manifest: not a copy this code made
+                shutil.rmtree(target, ignore_errors=True)
+            try:
+                Path(tmp).rename(target)
+            except OSError:
+                if not (target / MANIFEST).exists():  # not another process finishing first
+                    raise
+    except OSError:
+        raise
+    except Exception as exc:  # the storage's client errors (botocore): unreadable, like disk
+        raise OSError(f"artifact {name} could not be downloaded: {exc}") from exc
 
 
 def artifact_save(model: RecommenderModel, *, schema_name: str, number: int) -> str:
+    """Write the model's artifact to the "artifacts" storage; returns its name. A file-system
+    storage gets the folder written next to its place and renamed into it; a remote one gets
+    the files uploaded, the manifest last."""
     name = artifact_name(schema_name, number)
-    folder = artifact_dir(name)
-    if folder.exists():
-        shutil.rmtree(folder)
-    model.save(folder)
+    storage = artifact_storage()
+    local = _local_path(storage, name)
+    if local is not None:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=local.parent, prefix=f".{number}-"))
+        try:
+            model.save(staging)
+            if local.exists():
+                shutil.rmtree(local)
+            staging.rename(local)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return name
+    artifact_delete(name)  # an earlier, failed attempt at this version
+    # Written on the cache's volume: sized for artifacts, unlike a container's /tmp.
+    artifact_cache_root().mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=artifact_cache_root(), prefix=".upload-") as tmp:
+        model.save(tmp)
+        files = sorted(
+            path.relative_to(tmp).as_posix() for path in Path(tmp).rglob("*") if path.is_file()
+        )
+        for relative in sorted(files, key=lambda path: path == MANIFEST):
+            key = f"{name}/{relative}"
+            with open(Path(tmp, relative), "rb") as handle:
+                saved = storage.save(key, File(handle, name=PurePosixPath(relative).name))
+            if saved != key:
+                raise RuntimeError(f"artifacts storage renamed {key} to {saved}; overwrite needed")
     return name
 
 
 def artifact_delete(name: str) -> None:
-    if name:
-        shutil.rmtree(artifact_dir(name), ignore_errors=True)
+    """Remove an artifact from the storage (manifest first, so no process starts loading a
+    partial one) and from this machine's cache."""
+    if not name:
+        return
+    storage = artifact_storage()
+    local = _local_path(storage, name)
+    if local is not None:
+        shutil.rmtree(local, ignore_errors=True)
+        return
+    files = _remote_files(storage, name)
+    for relative in sorted(files, key=lambda path: path != MANIFEST):
+        storage.delete(f"{name}/{relative}")
+    shutil.rmtree(_cache_path(name), ignore_errors=True)
 
 
 @dataclass
@@ -92,6 +220,8 @@ class ModelStore:
             with self._lock:
                 loaded = self._models.get(key)
             if loaded is None:
+                if not artifact_belongs_to(artifact, schema_name):
+                    raise ValueError(f"artifact {artifact!r} is not under {schema_name}'s prefix")
                 loaded = LoadedModel(RecommenderModel.load(artifact_dir(artifact)))
                 with self._lock:
                     self._models[key] = loaded

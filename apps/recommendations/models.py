@@ -130,6 +130,10 @@ class Impression(models.Model):
     recommendation_id = models.CharField(max_length=64)
     surface = models.CharField(max_length=16)
     user_id = models.CharField(max_length=128, blank=True)
+    # The browsing session a session list was served to ("" for other lists): only that
+    # session's events are attributed to it (selectors._ATTRIBUTED_SQL). An opaque visitor id:
+    # once a shopper's linked sessions are erased, nothing ties it to them.
+    session_id = models.CharField(max_length=128, blank=True, default="")
     model_version_number = models.PositiveIntegerField(null=True, blank=True)
     strategy = models.CharField(max_length=32)
     # Plain ids: the log is append-only and written by COPY; experiments are never deleted.

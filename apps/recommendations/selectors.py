@@ -88,7 +88,8 @@ def experiment_list() -> QuerySet[Experiment]:
 # - A list is served when its impression is logged (recommendations_impression, `served_at`).
 # - A click or purchase event is attributed to a list when it carries the list's
 #   recommendation_id, its item was in the list, it is the shopper the list was served to (lists
-#   served without a shopper — similar, bought-together, trending — accept any shopper), and its
+#   served without a shopper — similar, bought-together, trending — accept any shopper), it
+#   belongs to the session a session list was served to (`impression.session_id`), and its
 #   timestamp is within ATTRIBUTION_WINDOW_DAYS after serving. Timestamps come from the store's
 #   clock: up to ATTRIBUTION_CLOCK_SKEW_MINUTES before serving still count (event validation
 #   accepts the same skew ahead of ours).
@@ -96,6 +97,8 @@ def experiment_list() -> QuerySet[Experiment]:
 #   conversion rate count lists, never events, so neither can pass 100% of the lists served.
 # - Revenue: each attributed purchase's `value` when the store sent one, else the item's catalog
 #   price stored with the event when it was ingested (catalog_event.item_price).
+# - A purchase whose (order_id, item_id) has a `refund` event is not attributed: no conversion,
+#   no revenue (README, "One purchase rule").
 ATTRIBUTION_WINDOW_DAYS = 7
 ATTRIBUTION_CLOCK_SKEW_MINUTES = 5
 ANALYTICS_MAX_DAYS = 90
@@ -108,7 +111,12 @@ FROM {{lists}} i
 JOIN catalog_event e ON e.recommendation_id = i.recommendation_id
 WHERE e.type IN ('click', 'purchase')
   AND e.item_id = ANY(i.item_ids)
+  -- a refunded order line (a `refund` event of its order_id and item) is no purchase at all
+  AND NOT (e.type = 'purchase' AND e.order_id IS NOT NULL AND EXISTS (
+      SELECT 1 FROM catalog_event r
+      WHERE r.order_id = e.order_id AND r.item_id = e.item_id AND r.type = 'refund'))
   AND (i.user_id = '' OR e.user_id = i.user_id)
+  AND (i.session_id = '' OR e.session_id = i.session_id)
   AND e."timestamp" >= i.served_at - interval '{ATTRIBUTION_CLOCK_SKEW_MINUTES} minutes'
   AND e."timestamp" < i.served_at + interval '{ATTRIBUTION_WINDOW_DAYS} days'
 """
@@ -116,7 +124,7 @@ WHERE e.type IN ('click', 'purchase')
 # Lists served, clicked and converted per group (experiment arms, surfaces).
 _OUTCOMES_SQL = f"""
 WITH lists AS (
-    SELECT i.id, i.recommendation_id, i.user_id, i.item_ids, i.served_at, {{group}}
+    SELECT i.id, i.recommendation_id, i.user_id, i.session_id, i.item_ids, i.served_at, {{group}}
     FROM recommendations_impression i WHERE {{where}}
 ), attributed AS ({_ATTRIBUTED_SQL.format(lists="lists")}),
 outcomes AS (
@@ -135,7 +143,7 @@ GROUP BY {{group_columns}}
 # served since the window's start.
 _SUMMARY_SQL = f"""
 WITH lists AS (
-    SELECT i.id, i.recommendation_id, i.user_id, i.item_ids, i.served_at
+    SELECT i.id, i.recommendation_id, i.user_id, i.session_id, i.item_ids, i.served_at
     FROM recommendations_impression i WHERE i.served_at >= %(start)s
 ), attributed AS ({_ATTRIBUTED_SQL.format(lists="lists")}),
 firsts AS (

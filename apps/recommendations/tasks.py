@@ -3,17 +3,22 @@ sent them (tenant-schemas-celery) and call one service.
 
 Names are explicit and fixed (queued messages and stored beat rows refer to them), and
 CELERY_TASK_ROUTES routes each by exact name: training and precompute on the `training` queue,
-the impression copy on `default`, so it never waits behind a training."""
+the impression copy on `default`, so it never waits behind a training. The impression copy is
+sent only to stores that logged impressions (apps.core.activity), by one public-schema task."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import redis
 from celery import shared_task
+from django.db import connection
 
+from apps.core.activity import Activity, stores_dispatch, stores_pending_mark, stores_pending_take
 from apps.core.errors import ApplicationError
 from apps.recommendations import services
+from apps.recommendations.impressions import impressions_stranded
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +53,23 @@ def precompute_recommendations(version_id: int) -> dict:
     return {"shoppers": report.shoppers, "seconds": round(report.seconds, 3)}
 
 
-@shared_task(
-    name="recommendations.impressions_persist",
-    autoretry_for=(redis.RedisError,),
-    retry_backoff=True,
-    max_retries=3,
-)
+@shared_task(name="recommendations.impressions_persist")
 def impressions_persist() -> int:
-    return services.impressions_persist_and_meter()
+    """Sent into a store's schema by `impressions_persist_dispatch`. When it fails the store is
+    marked again, so the next dispatch retries it (and the hourly sweep, if Redis was down)."""
+    try:
+        return services.impressions_persist_and_meter()
+    except Exception:
+        with contextlib.suppress(redis.RedisError):
+            stores_pending_mark(Activity.IMPRESSIONS, [connection.schema_name])
+        raise
+
+
+@shared_task(name="recommendations.impressions_persist_dispatch")
+def impressions_persist_dispatch() -> int:
+    """Beat, in the public schema, every RECS_IMPRESSIONS_PERSIST_SECONDS: `impressions_persist`
+    for each store that pushed impressions since (plus, once an hour, any store whose list is
+    not empty). Returns the number of stores sent."""
+    schemas = set(stores_pending_take(Activity.IMPRESSIONS))
+    schemas |= set(impressions_stranded())
+    return stores_dispatch(impressions_persist, sorted(schemas), remark=Activity.IMPRESSIONS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from channels.layers import get_channel_layer
@@ -15,7 +15,12 @@ from django.db.models import Max
 
 from apps.catalog.models import Event, Item
 from apps.core.live import store_push
+from apps.recommendations.model_store import artifact_dir
+from apps.recommendations.models import ModelVersion
+from ml.comparison import compare_on_recent_window
 from ml.data import EVENT_TYPES, Catalog, Interactions
+from ml.model import RecommenderModel
+from ml.pipeline import TrainingConfig
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +37,11 @@ _EVENTS_COPY = (
     "LEFT JOIN catalog_sessionlink l ON e.user_id IS NULL AND l.session_id = e.session_id "
     'WHERE e."timestamp" >= {since} AND e."timestamp" <= {until} '
     "AND coalesce(e.user_id, l.user_id) IS NOT NULL "
+    # A refunded order line teaches nothing: the purchase is left out (README, "One purchase
+    # rule"); the refund event itself is not an ml event type and is skipped below.
+    "AND NOT (e.type = 'purchase' AND e.order_id IS NOT NULL AND EXISTS (SELECT 1 FROM "
+    "catalog_event r WHERE r.order_id = e.order_id AND r.item_id = e.item_id "
+    "AND r.type = 'refund')) "
     "AND NOT EXISTS (SELECT 1 FROM public.core_shoppererasure x "
     "WHERE x.schema_name = current_schema() AND x.user_id = coalesce(e.user_id, l.user_id) "
     "AND e.received_at <= x.erased_at)) TO STDOUT"
@@ -106,11 +116,63 @@ def catalog_read() -> Catalog:
     )
 
 
+def recent_window_compare(
+    *,
+    candidate: RecommenderModel,
+    interactions: Interactions,
+    catalog: Catalog,
+    config: TrainingConfig,
+    active: ModelVersion | None,
+) -> tuple[dict | None, str]:
+    """Score the candidate and the active model on the same recent window (ml.comparison:
+    the candidate's held-out events after the active model's training window, which the active
+    model never saw). Returns (figures for `metrics["recent_window"]`, "") or (None, why not):
+    no active model, an artifact this engine cannot read or score, or too few shoppers in the
+    window yet. Reads the active artifact from storage; writes nothing."""
+    if active is None:
+        return None, ""
+    if not active.artifact_path or active.window_end is None:
+        return None, f"v{active.number} has no artifact to score"
+    try:
+        active_model = RecommenderModel.load(artifact_dir(active.artifact_path))
+        comparison = compare_on_recent_window(
+            interactions,
+            catalog,
+            candidate=candidate,
+            active=active_model,
+            active_until=int(active.window_end.timestamp()),
+            config=config,
+        )
+    except (OSError, ValueError, KeyError, IndexError):
+        # An artifact an older engine wrote: serving cannot use it either (selectors.
+        # model_version_active_readable); the stored figures decide.
+        logger.warning("active v%s could not be scored on the recent window", active.number)
+        return None, f"v{active.number} could not be read by this engine"
+    if comparison is None:
+        return None, f"too few shoppers with events after v{active.number}'s training"
+    return {
+        "active_version": active.number,
+        "since": datetime.fromtimestamp(comparison.since, tz=UTC).isoformat(),
+        "shoppers": comparison.shoppers,
+        "events": comparison.events,
+        "candidate": comparison.candidate,
+        "active": comparison.active,
+    }, ""
+
+
 def activation_decision(
-    metrics: dict, *, active_ndcg: float | None, tolerance: float
+    metrics: dict,
+    *,
+    active_ndcg: float | None,
+    tolerance: float,
+    active_number: int | None = None,
 ) -> tuple[bool, str]:
     """(activate?, why). A model is activated when its held-out NDCG@10 beats the popularity
-    baseline and is not below the active model's by more than `tolerance` (absolute)."""
+    baseline and is not worse than the active model's by more than `tolerance` (absolute).
+
+    Against the active model, `metrics["recent_window"]` decides when it scored that model
+    (`active_number`) on the same recent window as the candidate; otherwise (no window yet, an
+    unreadable artifact) the active model's NDCG from its own training, `active_ndcg`."""
     final = metrics.get("final") or {}
     ndcg = final.get(METRIC)
     baseline = (metrics.get("popularity") or {}).get(METRIC)
@@ -122,12 +184,38 @@ def activation_decision(
             f"Not activated: {METRIC} {ndcg:.4f} does not beat the popularity baseline "
             f"{baseline:.4f}."
         )
+    window = metrics.get("recent_window")
+    if window and active_number is not None and window.get("active_version") == active_number:
+        mine, theirs = window["candidate"][METRIC], window["active"][METRIC]
+        where = (
+            f"on the recent window ({window['shoppers']} shoppers' events after "
+            f"v{active_number}'s training)"
+        )
+        if mine < theirs - tolerance:
+            return False, (
+                f"Not activated: {where} {METRIC} {mine:.4f} is worse than "
+                f"v{active_number}'s {theirs:.4f} by more than {tolerance:g}."
+            )
+        return True, (
+            f"{METRIC} {ndcg:.4f} beats popularity {baseline:.4f}; {where} {mine:.4f} "
+            f"against v{active_number}'s {theirs:.4f}."
+        )
     if active_ndcg is not None and ndcg < active_ndcg - tolerance:
         return False, (
             f"Not activated: {METRIC} {ndcg:.4f} is worse than the active model's "
-            f"{active_ndcg:.4f} by more than {tolerance:g}."
+            f"{active_ndcg:.4f} by more than {tolerance:g}{_why_no_window(metrics)}."
+        )
+    if active_ndcg is not None:
+        return True, (
+            f"{METRIC} {ndcg:.4f} beats popularity {baseline:.4f} and the active model's "
+            f"{active_ndcg:.4f}{_why_no_window(metrics)}."
         )
     return True, f"{METRIC} {ndcg:.4f} beats popularity {baseline:.4f}."
+
+
+def _why_no_window(metrics: dict) -> str:
+    why = metrics.get("recent_window_skipped")
+    return f" (compared on each model's own held-out events: {why})" if why else ""
 
 
 class ProgressPublisher:

@@ -1,9 +1,12 @@
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
 
 from apps.tenants.models import Domain, Tenant
 from apps.tenants.services import tenant_reactivate, tenant_suspend
+from apps.tenants.store_facts import store_facts
 
 
 class DomainInline(admin.TabularInline):
@@ -16,9 +19,23 @@ class TenantAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "status", "schema_name", "created_at")
     list_filter = ("status", "created_at")
     search_fields = ("slug", "name", "schema_name", "domains__domain")
-    readonly_fields = ("schema_name", "created_at", "updated_at")
+    readonly_fields = ("schema_name", "created_at", "updated_at", "facts")
     inlines = [DomainInline]
     actions = ["suspend_stores", "reactivate_stores"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
+        # The public schema holds the platform, not a store.
+        return super().get_queryset(request).exclude(schema_name=settings.PUBLIC_SCHEMA_NAME)
+
+    @admin.display(description="Plan, usage, members and models")
+    def facts(self, obj: Tenant) -> str:
+        rows = store_facts(obj)
+        if not rows:
+            return "-"
+        return format_html(
+            "<table>{}</table>",
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Stores are provisioned by `create_tenant` or signup, which clone the template schema.

@@ -9,17 +9,31 @@ beat has reloaded its schedule from the database (a store created, any schedule 
 forced sync every 5 minutes) every "all stores" task ran in the public schema instead. Here
 each copy is sent with its target store's schema, and a row read from a store's schema always
 carries that schema.
+
+Cost at a thousand stores. The library's change check read every store's `PeriodicTasks` row on
+each tick (a query per store every 5 s), and the library reloaded every schema's rows every 5
+minutes whether or not anything changed. Here a change anywhere bumps the public schema's
+`PeriodicTasks` row too (apps/tenants/schedule_version.py), so the check is one query a tick;
+every schema is read only when that version moved, or every BEAT_FULL_RELOAD_SECONDS as a
+safety net, with one query per schema (crontab rows are not filtered by hour, so nothing
+depends on a reload to come into the window).
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
+import time
 from typing import Any
 
 from celery.beat import ScheduleEntry
 from django.conf import settings
-from django_celery_beat.models import PeriodicTask
+from django.db import connection
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask, PeriodicTasks
+from django_celery_beat.schedulers import SCHEDULE_SYNC_MAX_INTERVAL, DatabaseScheduler
 from django_tenants.utils import schema_context
 from tenant_schemas_celery.db_scheduler import TenantAwareDatabaseScheduler
 
@@ -29,9 +43,80 @@ logger = logging.getLogger(__name__)
 
 ALL_STORES_HEADER = "_all_tenants_only"
 SCHEMA_HEADER = "_schema_name"
+# Names tenant-schemas-celery gives the rows it writes from CELERY_BEAT_SCHEDULE.
+CONFIG_ROW_SUFFIXES = ("@public", "@__all_tenants_only__")
+
+
+class PublicScheduleVersion:
+    """`Changes` of the scheduler: the public schema's PeriodicTasks row, which every schema's
+    schedule change also bumps. One query, named with its schema so that the connection's
+    search path is left as it is (no SET)."""
+
+    @classmethod
+    def last_change(cls) -> datetime.datetime | None:
+        table = connection.ops.quote_name(PeriodicTasks._meta.db_table)
+        schema = connection.ops.quote_name(settings.PUBLIC_SCHEMA_NAME)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT last_update FROM {schema}.{table} WHERE ident = 1")
+            row = cursor.fetchone()
+        return row[0] if row else None
 
 
 class StoreAwareDatabaseScheduler(TenantAwareDatabaseScheduler):
+    Changes = PublicScheduleVersion
+    _reloaded_at = 0.0
+
+    def setup_schedule(self) -> None:
+        """Write CELERY_BEAT_SCHEDULE's rows, delete the public rows written from entries no
+        longer configured (an entry that moved from all-stores to public must not keep its
+        old all-stores row), then read every schema once. The library reads first and writes
+        after, which bumps the version and so reads every schema a second time at start."""
+        with schema_context(settings.PUBLIC_SCHEMA_NAME):
+            current = self._tenant_aware_beat_schedule_to_dict(self.app.conf.beat_schedule)
+            stale = (
+                PeriodicTask.objects.filter(
+                    Q(name__endswith=CONFIG_ROW_SUFFIXES[0])
+                    | Q(name__endswith=CONFIG_ROW_SUFFIXES[1])
+                )
+                .exclude(name__in=list(current))
+                .values_list("name", flat=True)
+            )
+            for name in list(stale):
+                logger.info("beat: removing the unconfigured entry %s", name)
+                PeriodicTask.objects.filter(name=name).delete()
+            for name, fields in current.items():
+                try:
+                    self.Entry.from_entry(name, app=self.app, **fields)
+                except Exception:
+                    logger.exception("beat: could not write the entry %s", name)
+        self.install_default_entries(self.schedule)
+
+    @property
+    def schedule(self) -> dict[str, ScheduleEntry]:
+        """The library's property, with its forced full reload every 5 minutes postponed to
+        BEAT_FULL_RELOAD_SECONDS after the last reload (a change still reloads at once)."""
+        since_reload = time.monotonic() - self._reloaded_at
+        if self._last_full_sync is not None and since_reload < settings.BEAT_FULL_RELOAD_SECONDS:
+            # The library compares it with its own naive now().
+            self._last_full_sync = datetime.datetime.now()  # noqa: DTZ005
+        return DatabaseScheduler.schedule.fget(self)
+
+    def all_as_schedule(self) -> dict[str, ScheduleEntry]:
+        self._reloaded_at = time.monotonic()
+        return super().all_as_schedule()
+
+    def enabled_models_qs(self) -> QuerySet[PeriodicTask]:
+        """Enabled rows with their schedules joined (one query), clocked ones due before the
+        next full reload. Unlike the library, crontab rows are not limited to the hours near
+        now: a row must not need a reload to become due."""
+        horizon = max(SCHEDULE_SYNC_MAX_INTERVAL, settings.BEAT_FULL_RELOAD_SECONDS)
+        soon = timezone.now() + datetime.timedelta(seconds=horizon)
+        return (
+            PeriodicTask.objects.filter(enabled=True)
+            .exclude(clocked__isnull=False, clocked__clocked_time__gt=soon)
+            .select_related("interval", "crontab", "solar", "clocked")
+        )
+
     def enabled_models(self) -> list[PeriodicTask]:
         """Enabled rows of every schema; `_schema_name` is the schema each row lives in (beat
         reads and saves its run times there). A name used in two schemas is refused, as

@@ -8,6 +8,7 @@ with every app. Replaying the recorded statements takes ~0.1 s.
 from __future__ import annotations
 
 import hashlib
+import re
 from functools import cache
 
 import psycopg
@@ -30,6 +31,15 @@ def store_migrations_fingerprint() -> str:
 
 def _is_search_path_statement(statement: str) -> bool:
     return statement.lstrip().upper().startswith("SET SEARCH_PATH")
+
+
+_CONCURRENTLY = re.compile(r"^(\s*(?:CREATE (?:UNIQUE )?INDEX|DROP INDEX)) CONCURRENTLY\b", re.I)
+
+
+def _without_concurrently(statement: str) -> str:
+    """A new store's schema is empty and unseen: its indexes are built plainly, inside the
+    replay's transaction (CONCURRENTLY, from AddIndexConcurrently, cannot run in one)."""
+    return _CONCURRENTLY.sub(r"\1", statement)
 
 
 def recipe_record(*, schema_name: str, verbosity: int = 0) -> SchemaRecipe:
@@ -63,7 +73,11 @@ def recipe_record(*, schema_name: str, verbosity: int = 0) -> SchemaRecipe:
     connection.set_schema_to_public()
     recipe, _ = SchemaRecipe.objects.update_or_create(
         fingerprint=store_migrations_fingerprint(),
-        defaults={"statements": [s for s in statements if not _is_search_path_statement(s)]},
+        defaults={
+            "statements": [
+                _without_concurrently(s) for s in statements if not _is_search_path_statement(s)
+            ]
+        },
     )
     return recipe
 

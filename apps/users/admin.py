@@ -1,7 +1,20 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from apps.tenants.models import Tenant
+from apps.tenants.store_facts import store_fact_register
 from apps.users.models import Membership, User
+from apps.users.selectors import store_members, store_pending_invitations
+
+
+def _members_fact(tenant: Tenant) -> str:
+    members = [f"{m.user.email} ({m.get_role_display()})" for m in store_members(tenant=tenant)]
+    waiting = store_pending_invitations(tenant=tenant).count()
+    text = ", ".join(members) or "none"
+    return f"{text}; {waiting} invitation(s) pending" if waiting else text
+
+
+store_fact_register("Members", _members_fact)
 
 
 @admin.register(User)

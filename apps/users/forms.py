@@ -16,12 +16,16 @@ from apps.users.selectors import pending_invitation_exists
 
 
 class StoreFieldsMixin(forms.Form):
+    template_name_p = "users/forms/p.html"
     store_name = forms.CharField(label="Store name", max_length=120, required=False)
     store_slug = forms.CharField(
         label="Store address",
         max_length=40,
         required=False,
-        help_text=f"Your store will live at <address>.{settings.BASE_DOMAIN}",
+        help_text=(
+            f"Your store will live at your-address.{settings.BASE_DOMAIN}: lowercase letters, "
+            "digits and hyphens."
+        ),
     )
 
     def clean(self):

@@ -21,8 +21,8 @@ from apps.tenants.selectors import public_url
 from apps.users.permissions import request_membership, store_signin_url
 
 # Paths a store host serves without a member's session: the API (its own authentication),
-# static files, and the session hand-off/logout endpoints.
-OPEN_PREFIXES = ("/static/", "/media/", "/accounts/handoff/", "/accounts/logout/")
+# static files, the browser SDK, and the session hand-off/logout endpoints.
+OPEN_PREFIXES = ("/static/", "/media/", "/sdk/", "/accounts/handoff/", "/accounts/logout/")
 
 
 class StoreMembershipMiddleware:

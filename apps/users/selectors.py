@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from apps.tenants.models import Tenant
 from apps.users.models import Invitation, Membership, User
@@ -43,3 +44,12 @@ def pending_invitation_exists(*, email: str) -> bool:
     return Invitation.objects.filter(
         email=email.strip().lower(), status=Invitation.Status.PENDING
     ).exists()
+
+
+def store_seats_taken(*, tenant: Tenant, now=None) -> int:
+    """Members plus invitations still waiting for an answer: each holds a seat."""
+    members = Membership.objects.filter(tenant_id=tenant.pk).count()
+    waiting = Invitation.objects.filter(
+        tenant_id=tenant.pk, status=Invitation.Status.PENDING, expires_at__gt=now or timezone.now()
+    ).count()
+    return members + waiting

@@ -12,13 +12,19 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from apps.billing.entitlements import plan_limit_offer
 from apps.core.errors import ApplicationError
 from apps.tenants.selectors import public_url
 from apps.users.forms import InviteForm, RoleForm
 from apps.users.handoff import handoff_consume, handoff_url
 from apps.users.models import Membership
 from apps.users.permissions import can, store_member_required
-from apps.users.selectors import store_members, store_pending_invitations, user_memberships
+from apps.users.selectors import (
+    store_members,
+    store_pending_invitations,
+    store_seats_taken,
+    user_memberships,
+)
 from apps.users.services import (
     invitation_accept,
     invitation_decline,
@@ -132,6 +138,11 @@ def _team_context(request: HttpRequest, **extra) -> dict:
         "can_manage": can(role, "manage_members"),
         "is_owner": role == Membership.Role.OWNER,
         "invite_form": InviteForm(),
+        "seats_refusal": plan_limit_offer(
+            tenant=request.tenant,
+            limit="team_seats",
+            in_use=store_seats_taken(tenant=request.tenant),
+        ),
         "roles": Membership.Role.choices,
         **extra,
     }

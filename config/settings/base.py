@@ -56,6 +56,9 @@ TENANT_APPS = [
     "apps.apikeys",
     "apps.notifications",
     "apps.recommendations",
+    "apps.connectors",
+    "apps.merchandising",
+    "apps.batchjobs",
     "django_celery_beat",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
@@ -66,14 +69,22 @@ PUBLIC_SCHEMA_NAME = "public"
 # A migrated, empty store schema; new stores replay the SQL recorded while building it
 # (apps/tenants/schema_recipe.py) instead of running every migration.
 STORE_TEMPLATE_SCHEMA = "tenant_template"
+# setup_platform replays a new store migration into this many stores at once, each replay
+# connection giving up on a lock after this long (apps/tenants/store_migrations.py).
+STORE_MIGRATION_CONNECTIONS = env.int("STORE_MIGRATION_CONNECTIONS", default=4)
+STORE_MIGRATION_LOCK_TIMEOUT_MS = env.int("STORE_MIGRATION_LOCK_TIMEOUT_MS", default=5000)
 SHOW_PUBLIC_IF_NO_TENANT_FOUND = False
 PUBLIC_SCHEMA_URLCONF = "config.urls_public"
 ROOT_URLCONF = "config.urls_tenant"
 
 MIDDLEWARE = [
+    # First: every log line of the request carries its id (X-Request-ID, echoed back).
+    "apps.core.log_context.RequestIdMiddleware",
     "apps.core.middleware.ProbeMiddleware",
     "apps.core.metrics.RequestMetricsMiddleware",
     "apps.tenants.middleware.TenantMiddleware",
+    # CORS of the SDK's paths from the store's publishable keys' origins (preflights end here).
+    "apps.apikeys.publishable.PublishableCorsMiddleware",
     # Counts each store /api/ request (status included) for usage anomaly detection.
     "apps.notifications.middleware.ApiUsageMiddleware",
     "apps.tenants.middleware.SuspendedTenantMiddleware",
@@ -118,7 +129,8 @@ ASGI_APPLICATION = "config.asgi.application"
 DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/shelfsense")
 }
-DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+# django-tenants' backend, made safe behind PgBouncer in transaction mode (apps/core/db/base.py).
+DATABASES["default"]["ENGINE"] = "apps.core.db"
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Server processes share a bounded psycopg connection pool per process (Django's `pool` option):
 # persistent per-thread connections leak under ASGI, whose thread pool grows with load (82
@@ -130,6 +142,18 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # --concurrency connections. django-tenants clears its search_path flag on close(), so a pooled
 # connection gets the borrowing request's schema on its first cursor (tests/core/test_db_pool.py).
 SERVER_PROCESS = env("SHELFSENSE_PROCESS", default="")
+# DATABASE_POOLER_URL: PgBouncer in transaction mode, for the web and websocket servers only.
+# They then run every statement in a transaction carrying its store's search_path, with no
+# prepared statements and no server-side cursors (apps/core/db/base.py). Workers, beat and
+# migrations stay on DATABASE_URL: the training lock and long tasks need a session.
+if SERVER_PROCESS in ("web", "asgi") and env("DATABASE_POOLER_URL", default=""):
+    DATABASES["default"] = {
+        **DATABASES["default"],
+        **env.db("DATABASE_POOLER_URL"),
+        "ENGINE": DATABASES["default"]["ENGINE"],
+        "TRANSACTION_POOLING": True,
+        "DISABLE_SERVER_SIDE_CURSORS": True,
+    }
 DB_POOL_SIZES = {
     "web": env.int("DB_POOL_SIZE_WEB", default=env.int("WEB_THREADS", default=2)),
     "asgi": env.int("DB_POOL_SIZE_ASGI", default=8),
@@ -198,8 +222,9 @@ from config.settings.celery_tasks import *  # noqa: E402, F403
 RECS_ACTIVATION_TOLERANCE = env.float("RECS_ACTIVATION_TOLERANCE", default=0.02)
 # Training reads the events of this many days before the newest one.
 RECS_TRAINING_WINDOW_DAYS = env.int("RECS_TRAINING_WINDOW_DAYS", default=1096)
-# Seconds the hyper-parameter search of one training may take.
-RECS_TRAINING_TIME_BUDGET_SECONDS = env.float("RECS_TRAINING_TIME_BUDGET_SECONDS", default=12.0)
+# ALS settings the hyper-parameter search of one training fits (a count, not seconds, so results
+# do not depend on the machine; stores over 2M events get proportionally fewer, at least 4).
+RECS_TRAINING_SEARCH_TRIALS = env.int("RECS_TRAINING_SEARCH_TRIALS", default=12)
 # After activation, top-100 lists are precomputed for shoppers active in the last N days (at
 # most RECS_PRECOMPUTE_MAX_SHOPPERS, most recent first), kept RECS_CACHE_TTL_SECONDS in Redis.
 RECS_PRECOMPUTE_ACTIVE_DAYS = env.int("RECS_PRECOMPUTE_ACTIVE_DAYS", default=30)
@@ -207,6 +232,14 @@ RECS_PRECOMPUTE_MAX_SHOPPERS = env.int("RECS_PRECOMPUTE_MAX_SHOPPERS", default=2
 RECS_CACHE_TTL_SECONDS = env.int("RECS_CACHE_TTL_SECONDS", default=7 * 24 * 3600)
 # Trained models kept in memory per serving process (LRU over (store, version)).
 RECS_MODEL_CACHE_SIZE = env.int("RECS_MODEL_CACHE_SIZE", default=8)
+
+# --- Batch recommendation jobs (apps.batchjobs) -------------------------------------------------
+# Shoppers per Celery task on the `batch` queue; how long a download link stays valid; at most
+# this many shopper ids in one request; at most this many queued or running jobs per store.
+BATCH_CHUNK_SIZE = env.int("BATCH_CHUNK_SIZE", default=2000)
+BATCH_DOWNLOAD_LINK_SECONDS = env.int("BATCH_DOWNLOAD_LINK_SECONDS", default=3600)
+BATCH_MAX_USER_IDS = env.int("BATCH_MAX_USER_IDS", default=100_000)
+BATCH_MAX_ACTIVE_JOBS = env.int("BATCH_MAX_ACTIVE_JOBS", default=2)
 
 # --- Notifications ------------------------------------------------------------------------------
 # Outgoing webhooks: attempts per delivery, and the first retry delay (doubled after each failure).
@@ -256,17 +289,35 @@ REST_FRAMEWORK = {
 # Redis); requests allowed per key ("N/s", "N/min", "N/hour"; empty = unlimited).
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
 API_KEY_RATE_LIMIT = env("API_KEY_RATE_LIMIT", default="300/s")
+# Publishable keys (browsers, the SDK): requests allowed per key and per client address.
+PUBLISHABLE_KEY_RATE_LIMIT = env("PUBLISHABLE_KEY_RATE_LIMIT", default="100/s")
+PUBLISHABLE_IP_RATE_LIMIT = env("PUBLISHABLE_IP_RATE_LIMIT", default="20/s")
 # Header a trusted proxy sets to the client address (e.g. X-Forwarded-For); empty: REMOTE_ADDR.
 TRUSTED_CLIENT_IP_HEADER = env("TRUSTED_CLIENT_IP_HEADER", default="")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "ShelfSense API",
-    "DESCRIPTION": "Catalog, events and recommendations for one store.",
+    "DESCRIPTION": (
+        "Catalog, events and recommendations for one store, on the store's own host.\n\n"
+        "Authenticate with `Authorization: Bearer <API key>` (a secret key `ss_live_…` from "
+        "the API keys page; Swagger: **Authorize** → ApiKey). Browsers use a publishable key "
+        "(`ss_pub_…`) through the SDK at `/sdk/v1/shelfsense.js`. Every error answers "
+        '`{"error": {"code", "message", "fields"}}`.'
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Every 4xx documented with the one error body, and a tag per area (apps/core/openapi.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.openapi.postprocess_errors_and_tags",
+    ],
+    # Swagger UI: the key given to "Authorize" survives a reload.
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "displayOperationId": True},
+    # Named enums where a bare field name (`status`) would collide between areas.
+    "ENUM_NAME_OVERRIDES": {"BatchJobStatus": "apps.batchjobs.models.BatchJob.Status"},
 }
 
 # --- Web ----------------------------------------------------------------------------------------
@@ -277,11 +328,44 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Files: "artifacts" holds trained models (apps/recommendations/model_store.py), "default" the
+# batch job exports. STORAGE_BACKEND=filesystem (`make run`) keeps both under MEDIA_ROOT;
+# STORAGE_BACKEND=s3 puts both in one S3-compatible bucket with the same key layout
+# (models/<schema>/<number>/..., batchjobs/...). Serving memory-maps a local copy of an S3
+# artifact, downloaded once into ARTIFACT_CACHE_DIR (default: MEDIA_ROOT/artifact-cache).
+STORAGE_BACKEND = env("STORAGE_BACKEND", default="filesystem")
+if STORAGE_BACKEND == "s3":
+    if not env("AWS_STORAGE_BUCKET_NAME", default=""):
+        raise ValueError("STORAGE_BACKEND=s3 needs AWS_STORAGE_BUCKET_NAME.")
+    _FILE_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env("AWS_STORAGE_BUCKET_NAME"),
+            # Empty for AWS itself; the URL of MinIO, Ceph, R2... otherwise.
+            "endpoint_url": env("AWS_S3_ENDPOINT_URL", default=None) or None,
+            "region_name": env("AWS_S3_REGION_NAME", default=None) or None,
+            # Unset: boto3's own chain (instance profile, web identity / IRSA).
+            "access_key": env("AWS_ACCESS_KEY_ID", default=None) or None,
+            "secret_key": env("AWS_SECRET_ACCESS_KEY", default=None) or None,
+            "addressing_style": env("AWS_S3_ADDRESSING_STYLE", default=None) or None,
+            "location": env("AWS_LOCATION", default=""),
+            "default_acl": None,
+            "file_overwrite": True,
+        },
+    }
+elif STORAGE_BACKEND == "filesystem":
+    # No location: follows MEDIA_ROOT (also when a test overrides it).
+    _FILE_STORAGE = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+else:
+    raise ValueError(f"STORAGE_BACKEND must be filesystem or s3, not {STORAGE_BACKEND!r}")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {**_FILE_STORAGE},
+    "artifacts": {**_FILE_STORAGE},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / ".data" / "media")))
+# Local copies of remote model artifacts (S3), per machine; empty: MEDIA_ROOT/artifact-cache.
+ARTIFACT_CACHE_DIR = env("ARTIFACT_CACHE_DIR", default="")
 MEDIA_URL = "/media/"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # Live dashboard counters: at most one push per store and process per this many seconds.
@@ -299,6 +383,8 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="ShelfSense <no-reply@shelfsense.local>")
+# Where stores write to change plan when online payment is not configured (no Stripe price).
+SUPPORT_EMAIL = env("SUPPORT_EMAIL", default="support@shelfsense.local")
 EMAIL_HOST = env("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
@@ -378,11 +464,24 @@ LOGIN_HANDOFF_MAX_AGE_SECONDS = 60
 # /metrics needs this bearer token; with none set, metrics are not served.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
+# LOG_FORMAT=json: one JSON object a line with the store and the request (or task) id
+# (apps/core/log_context.py); plain text otherwise.
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "apps.core.log_context.LogContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "apps.core.log_context.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -8,6 +8,7 @@ from .base import (
     CELERY_TASK_DEFAULT_QUEUE,
     CELERY_TASK_ROUTES,
     CHANNEL_LAYERS,
+    STORAGES,
     env,
 )
 
@@ -23,7 +24,7 @@ METRICS_TOKEN = "test-metrics-token"  # noqa: S105
 CACHES["default"]["KEY_PREFIX"] = env("CACHE_KEY_PREFIX", default="ss-test")
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = CACHES["default"]["KEY_PREFIX"] + "-channels"
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    **STORAGES,  # default and artifacts: as STORAGE_BACKEND says (file system unless set)
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 # Celery runs in a real worker thread against the real broker; results come back through Redis.

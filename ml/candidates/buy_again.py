@@ -37,9 +37,10 @@ def item_intervals(table: UserItemTable, n_items: int) -> np.ndarray:
 
 
 def buy_again_scores(
-    table: UserItemTable, item_interval: np.ndarray, reference_ts: int
+    table: UserItemTable, item_interval: np.ndarray, reference_ts: float | np.ndarray
 ) -> np.ndarray:
-    """Per-cell buy-again score (0 for cells never repeated/bought).
+    """Per-cell buy-again score (0 for cells never repeated/bought) as of ``reference_ts``
+    (one time, or one per cell).
 
     ``score = log1p(occasions) * (0.25 + timing)`` where ``timing = exp(-ln(due)^2 / 2)`` peaks
     at 1 when the days since the last occasion equal the expected interval (the shopper's own

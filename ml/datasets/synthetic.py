@@ -2,8 +2,8 @@
 
 * :func:`synthetic_store` -- an e-commerce store: power-law item popularity, shoppers with
   favourite categories, sessions of views with some carts and purchases.
-* :func:`grocery_store` -- repeat purchasing: each shopper restocks personal staples on their
-  own cycles and now and then tries something new.
+* :func:`grocery_store` -- baskets with Instacart-like statistics: shoppers restock their own
+  repertoire on personal cycles, at their own rhythm, and try new things from a long tail.
 """
 
 from __future__ import annotations
@@ -134,60 +134,93 @@ def synthetic_store(
 
 
 def grocery_store(
-    n_users: int = 800,
-    n_items: int = 400,
+    n_users: int = 2_000,
+    n_items: int = 10_000,
     *,
-    days: int = 180,
-    n_categories: int = 20,
+    n_categories: int = 100,
+    max_orders: int = 100,
     seed: int = 0,
 ) -> tuple[Interactions, Catalog]:
-    """Purchase events of shoppers restocking staples.
+    """Purchase events of a grocery store, one order id per basket, with Instacart-like statistics.
 
-    Each shopper has 6-18 staples (popular items weigh more) with a personal restock interval
-    (item base 4-30 days times a shopper factor), shops every 2-8 days and buys every staple
-    that is due (with noise, and 15% of the time not), plus about one new item from their
-    favourite categories; now and then a staple is swapped for a new one. Everything in one
-    trip shares a timestamp window of a few minutes and an order id (``g<shopper>-o<trip>``).
+    Shaped after the public Instacart orders (about 10 lines per basket, 55-60 % of lines
+    reorders, 4-100 orders per shopper, 1-30 days between orders): item popularity is Zipf-like
+    over the whole catalog (a long tail few shoppers ever buy); each shopper has a personal
+    rhythm (mean gap between orders, drawn once, with day-to-day noise), a personal basket size
+    and favourite aisles. Items they try may join their repertoire (more likely for staples);
+    a repertoire item comes back on a personal cycle (the item's typical cycle times the
+    shopper's) with a Weibull hazard, so it is more likely the longer it has not been bought, and
+    is now and then dropped for good. The rest of each basket is exploration from the
+    shopper's aisles and the store's popularity. Histories end at different times in the last
+    60 days of the data. Order ids are ``g<shopper>-o<n>``; the lines of an order are seconds
+    apart. Deterministic for a seed; about 1 s per 1,000 shoppers.
     """
     rng = np.random.default_rng(seed)
-    catalog, item_cat, pop = _catalog(rng, n_items, n_categories, 365)
-    p_item = pop / pop.sum()
-    base_interval = rng.uniform(4, 30, n_items)
+    catalog, item_cat, _ = _catalog(rng, n_items, n_categories, 365)
+    # Zipf-like popularity, ranks shuffled over the catalog.
+    zipf = 1.0 / (rng.permutation(n_items) + 10.0) ** 1.05
+    # Popular items are more often staples and restocked faster.
+    pop_rank = np.argsort(np.argsort(-zipf)) / max(n_items - 1, 1)
+    adopt = np.clip(rng.beta(2.0, 2.5, n_items) * (1.3 - 0.8 * pop_rank), 0.02, 0.95)
+    cycle = np.clip(rng.lognormal(np.log(10.0), 0.55, n_items) * (0.8 + 0.6 * pop_rank), 3, 90)
+
+    last_day = 2 * 365
     users, items, stamps, orders = [], [], [], []
     for u in range(n_users):
-        n_staples = int(rng.integers(6, 19))
-        staples = rng.choice(n_items, n_staples, replace=False, p=p_item)
-        interval = base_interval[staples] * rng.uniform(0.6, 1.6)
-        last = -rng.uniform(0, interval)  # days since bought before the window opened
-        fav = rng.choice(n_categories, 2, replace=False)
-        explore_pool = np.flatnonzero(np.isin(item_cat, fav))
-        trip_gap = rng.uniform(2, 8)
-        t = rng.uniform(0, trip_gap)
-        trip = 0
-        while t < days:
-            due = (t - last) >= interval * rng.uniform(0.7, 1.4, n_staples)
-            due &= rng.random(n_staples) < 0.85  # forgot it, or bought it elsewhere
-            bought = list(staples[due])
-            last[due] = t
-            if rng.random() < 0.03 and len(explore_pool):
-                # Tastes drift: a staple is replaced by something from a favourite category.
-                j = int(rng.integers(n_staples))
-                staples[j] = rng.choice(explore_pool)
-                interval[j] = base_interval[staples[j]] * rng.uniform(0.6, 1.6)
-                last[j] = t - interval[j]
-            n_new = int(rng.poisson(1.0))
-            if n_new and len(explore_pool):
-                w = pop[explore_pool] / pop[explore_pool].sum()
-                k = min(n_new, len(explore_pool))
-                bought += list(rng.choice(explore_pool, k, replace=False, p=w))
-            ts = EPOCH + int(t * DAY)
-            for j, item in enumerate(bought):
+        n_orders = int(np.clip(round(3 + rng.lognormal(np.log(9.0), 0.85)), 4, max_orders))
+        rhythm = rng.uniform(3.0, 24.0)  # the shopper's usual days between orders
+        gaps = np.clip(np.round(rhythm * rng.lognormal(0.0, 0.35, n_orders - 1)), 1, 30)
+        days = np.concatenate([[0.0], np.cumsum(gaps)])
+        days += last_day - rng.uniform(0, 60) - days[-1]
+        hour = rng.uniform(8, 20)
+        size_mean = rng.lognormal(np.log(8.7), 0.5)
+        # Exploration: store popularity tilted to a few favourite aisles.
+        fav = rng.choice(n_categories, 4, replace=False)
+        tilt = np.ones(n_categories)
+        tilt[fav] = rng.uniform(4.0, 12.0, 4)
+        explore = zipf * tilt[item_cat]
+        explore_cum = np.cumsum(explore / explore.sum())
+        speed = rng.lognormal(0.0, 0.3)  # the shopper restocks faster or slower than most
+        novelty = rng.beta(2.0, 2.8)  # share of a basket left to trying things
+        rep_items = np.zeros(0, dtype=np.int64)
+        rep_cycle = np.zeros(0)
+        rep_last = np.zeros(0)
+        rep_affinity = np.zeros(0)
+        for n, day in enumerate(days.tolist()):
+            size = 1 + int(rng.poisson(max(size_mean - 1.0, 0.1)))
+            since = day - rep_last
+            hazard = 1.0 - np.exp(-((since / rep_cycle) ** 2.5)) if len(rep_items) else since
+            take = rng.random(len(rep_items)) < rep_affinity * hazard
+            again = rep_items[take]
+            n_new = int(rng.binomial(size, novelty))
+            if len(again) > size - n_new:
+                again = rng.choice(again, size - n_new, replace=False)
+            n_new = size - len(again)
+            new = np.searchsorted(explore_cum, rng.random(n_new) * explore_cum[-1])
+            new = np.minimum(new, n_items - 1)
+            basket = list(dict.fromkeys(again.tolist() + new.tolist()))
+            # Restocked items and first tries of staples join the repertoire; a few leave it.
+            rep_last[np.isin(rep_items, basket)] = day
+            known = set(rep_items.tolist())
+            fresh = [i for i in dict.fromkeys(new.tolist()) if i not in known]
+            fresh = [i for i in fresh if rng.random() < adopt[i]]
+            if fresh:
+                f = np.array(fresh, dtype=np.int64)
+                rep_items = np.concatenate([rep_items, f])
+                rep_cycle = np.concatenate(
+                    [rep_cycle, cycle[f] * speed * rng.lognormal(0.0, 0.25, len(f))]
+                )
+                rep_last = np.concatenate([rep_last, np.full(len(f), day)])
+                rep_affinity = np.concatenate([rep_affinity, rng.uniform(0.5, 0.98, len(f))])
+            stay = rng.random(len(rep_items)) > 0.015
+            rep_items, rep_cycle = rep_items[stay], rep_cycle[stay]
+            rep_last, rep_affinity = rep_last[stay], rep_affinity[stay]
+            ts = EPOCH + int((day + hour / 24 + rng.normal(0, 1.5) / 24) * DAY)
+            for j, item in enumerate(basket):
                 users.append(u)
-                items.append(int(item))
-                stamps.append(ts + 30 * j)
-                orders.append(f"g{u}-o{trip}")
-            trip += 1
-            t += trip_gap * rng.uniform(0.7, 1.3)
+                items.append(item)
+                stamps.append(ts + 20 * j)
+                orders.append(f"g{u}-o{n}")
     n = len(users)
     return (
         Interactions(

@@ -70,10 +70,6 @@ class RecommenderModel(BatchServing, ItemLists, FreshServing):
         categories = a["categories"].tolist()
         self._item_cats = a["item_cats"]
         self._category_names = categories
-        self.user_cat_matrix = sp.csr_matrix(
-            (a["user_cat_data"], a["user_cat_indices"], a["user_cat_indptr"]),
-            shape=(len(self.user_index), len(categories)),
-        )
 
     # ------------------------------------------------------------------ properties
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FORMAT_VERSION = 2  # 2: per-cell order columns (ui_ord_*) and shopper order arrays
+FORMAT_VERSION = 3  # 3: shopper statistics derived at prediction time, order-cycle features
 STRATEGIES = ("popularity", "als", "als+rerank")
 N_RECENT = 5  # recent items kept per shopper for similarity features and session candidates
 MAX_CATS = 3  # categories per item used by category-affinity features
@@ -46,7 +46,7 @@ class ServingConfig:
     user_time_candidates: int = 10
     session_items: int = 3
     neighbor_candidates: int = 5
-    seen_candidates: int = 20
+    seen_candidates: int = 40
     rerank_candidates: int = 60
     batch_cells: int = 40_000  # (shoppers x candidates) per vectorised batch
     threads: int = 2

@@ -40,7 +40,9 @@ FEATURE_NAMES = (
     "ui_due_ratio",
     "buy_again",
     "ord_share_last5",
+    "ord_share_all",
     "ord_since_last",
+    "ord_due_ratio",
     "ord_reorder_rate",
     "cat_share",
     "cat_lift",
@@ -48,6 +50,7 @@ FEATURE_NAMES = (
     "user_events_log",
     "user_span_days",
     "user_idle_days",
+    "user_idle_ratio",
     "user_items_log",
     "user_repeat_rate",
     "item_repeat_rate",
@@ -154,7 +157,14 @@ def candidate_features(
     n_orders = s.n_orders[:, None]
     put("ord_share_last5", last_orders_share(cell("ord_mask"), n_orders))
     ord_last = cell("ord_last")
-    put("ord_since_last", np.where(ord_last > 0, n_orders - ord_last, np.nan))
+    ord_count = cell("ord_count")
+    since = np.where(ord_last > 0, n_orders - ord_last, np.nan)
+    put("ord_since_last", since)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        put("ord_share_all", np.where(n_orders > 0, ord_count / n_orders, np.nan))
+        # Orders since the item's last one against the shopper's usual orders between two
+        # of them (its personal cycle, counted in orders).
+        put("ord_due_ratio", since * ord_count / np.where(ord_count > 0, n_orders, np.nan))
     put("ord_reorder_rate", s.reorder_rate[:, None])
     put("is_seen", (count > 0).astype(np.float32))
 
@@ -185,7 +195,14 @@ def candidate_features(
         )
     put("user_events_log", np.log1p(s.n_events)[:, None])
     put("user_span_days", ((s.last_ts - s.first_ts) / DAY)[:, None])
-    put("user_idle_days", ((s.ref - s.last_ts) / DAY)[:, None])
+    idle = (s.ref - s.last_ts) / DAY
+    put("user_idle_days", idle[:, None])
+    # Days since the shopper's last visit against their usual days between orders.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        usual_gap = np.where(
+            s.n_orders >= 2, (s.last_ts - s.first_ts) / DAY / (s.n_orders - 1), np.nan
+        )
+        put("user_idle_ratio", (idle / np.maximum(usual_gap, 1.0))[:, None])
     put("user_items_log", np.log1p(s.n_items)[:, None])
     put("user_repeat_rate", s.repeat_rate[:, None])
     put("item_repeat_rate", a["item_repeat_rate"][c])

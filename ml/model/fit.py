@@ -25,9 +25,8 @@ from ml.data import (
     event_weights_array,
 )
 from ml.model.artifact import RecommenderModel
-from ml.model.config import MAX_CATS, MAX_NEIGHBOR_ITEMS, N_RECENT, NEIGHBORS
-from ml.model.orders import order_cells, shopper_orders
-from ml.model.state import recent_items
+from ml.model.config import MAX_CATS, MAX_NEIGHBOR_ITEMS, NEIGHBORS
+from ml.model.orders import order_cells
 
 
 @dataclass
@@ -128,23 +127,8 @@ def fit_model(
     a["bin_top"] = bins.top_items_per_bin(30, 20)
     timings["stats"] = time.perf_counter() - t0
 
-    # Shopper statistics.
-    rows = table.row_ids()
-    n_ev = np.bincount(u_ev, minlength=n_users).astype(np.float64)
-    a["user_n_events"] = n_ev
-    a["user_n_items"] = np.diff(table.indptr).astype(np.float64)
-    last_u = np.zeros(n_users)
-    first_u = np.full(n_users, np.inf)
-    np.maximum.at(last_u, u_ev, ts.astype(np.float64))
-    np.minimum.at(first_u, u_ev, ts.astype(np.float64))
-    a["user_last_ts"] = last_u
-    a["user_first_ts"] = np.where(np.isfinite(first_u), first_u, 0.0)
-    # Share of the shopper's events that went to an item they had touched before.
-    a["user_repeat_rate"] = 1.0 - a["user_n_items"] / np.maximum(n_ev, 1.0)
-    a["user_n_orders"], a["user_reorder_rate"] = shopper_orders(table)
-    cell_price = price[table.indices]
-    a["user_price"] = _row_nanmedian(rows, cell_price, n_users)
-    a["recent"] = recent_items(table, N_RECENT)
+    # Per-shopper statistics are not stored: they are derived from the cells as of each
+    # prediction's time (ml.model.state.cell_state), in training and in serving alike.
 
     # Categories.
     cat_names = sorted({c for cats in catalog.categories for c in cats})
@@ -155,7 +139,7 @@ def fit_model(
         item_cats[pos, : len(uniq)] = [cat_of[c] for c in uniq]
     a["categories"] = np.array(cat_names, dtype=str) if cat_names else np.zeros(0, dtype="<U1")
     a["item_cats"] = item_cats
-    a.update(_category_affinity(table, item_cats, len(cat_names)))
+    a["cat_share"] = _category_shares(table, item_cats, len(cat_names))
 
     # Content.
     t1 = time.perf_counter()
@@ -249,19 +233,6 @@ def attach_ranker(model: RecommenderModel, booster: lgb.Booster) -> RecommenderM
     return model
 
 
-def _row_nanmedian(rows: np.ndarray, values: np.ndarray, n_rows: int) -> np.ndarray:
-    out = np.full(n_rows, np.nan)
-    ok = ~np.isnan(values)
-    if not ok.any():
-        return out
-    r, v = rows[ok], values[ok]
-    order = np.lexsort((v, r))
-    r, v = r[order], v[order]
-    uniq, starts, counts = np.unique(r, return_index=True, return_counts=True)
-    out[uniq] = (v[starts + (counts - 1) // 2] + v[starts + counts // 2]) / 2
-    return out
-
-
 def _rating_range(interactions: Interactions) -> list[float] | None:
     """[lowest, highest] rating value seen (how rating weights are scaled), None without."""
     vals = interactions.values[interactions.type_mask("rating")]
@@ -284,35 +255,12 @@ def _csr_top(m: sp.csr_matrix, n: int) -> np.ndarray:
     return out
 
 
-def _category_affinity(
-    table: UserItemTable, item_cats: np.ndarray, n_cats: int
-) -> dict[str, np.ndarray]:
-    """Per-shopper share of touched items in each category (CSR) and each category's global
-    share, so features can say "likes this category" and "more than most shoppers do".
-    """
-    n_users, n_items = table.shape
+def _category_shares(table: UserItemTable, item_cats: np.ndarray, n_cats: int) -> np.ndarray:
+    """Each category's share of the store's (shopper, item, category) triples, so features can
+    say "more than most shoppers do"."""
     if n_cats == 0:
-        empty = sp.csr_matrix((n_users, 0), dtype=np.float64)
-        return {
-            "user_cat_indptr": empty.indptr,
-            "user_cat_indices": empty.indices,
-            "user_cat_data": empty.data,
-            "cat_share": np.zeros(0),
-        }
-    r, c = np.nonzero(item_cats >= 0)
-    ic = sp.csr_matrix((np.ones(len(r)), (r, item_cats[r, c])), shape=(n_items, n_cats))
-    binary = sp.csr_matrix(
-        (np.ones(table.nnz), table.indices, table.indptr), shape=(n_users, n_items)
-    )
-    uc = (binary @ ic).tocsr()
-    totals = np.asarray(uc.sum(axis=1)).ravel()
-    glob = np.asarray(uc.sum(axis=0)).ravel()
-    uc = sp.diags(1.0 / np.maximum(totals, 1.0)) @ uc
-    uc = uc.tocsr()
-    uc.sort_indices()
-    return {
-        "user_cat_indptr": uc.indptr.astype(np.int64),
-        "user_cat_indices": uc.indices.astype(np.int32),
-        "user_cat_data": uc.data.astype(np.float64),
-        "cat_share": glob / max(glob.sum(), 1.0),
-    }
+        return np.zeros(0)
+    cats = item_cats[table.indices]
+    cats = cats[cats >= 0].astype(np.int64)
+    glob = np.bincount(cats, minlength=n_cats).astype(np.float64)
+    return glob / max(glob.sum(), 1.0)

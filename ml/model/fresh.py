@@ -39,6 +39,7 @@ class FreshServing:
         k: int = 100,
         exclude_seen: bool = True,
         exclude_item_ids: Collection[str] = (),
+        now: float | None = None,
     ) -> Recommendations:
         """Top ``k`` for ``user_id`` given the events they sent since training.
 
@@ -56,6 +57,10 @@ class FreshServing:
         With ``exclude_seen`` the training items and every item in ``new_events`` are left
         out; ``exclude_item_ids`` are always left out. Deterministic; never raises for
         unknown ids.
+
+        Recency features are computed as of ``now`` (unix seconds, the request time) or, when
+        it is None, the newest event (never before the model's reference time): given the
+        request time, the list is the one training scored for a prediction at that time.
         """
         always = {i for i in self.item_index.lookup(list(exclude_item_ids)).tolist() if i >= 0}
         u = self.user_index.get(str(user_id))
@@ -74,7 +79,7 @@ class FreshServing:
             return Recommendations(kept, recs.strategy)
 
         factors = self._fresh_factors(u, table)
-        ref = max(float(self.reference_ts), float(stamps.max(initial=0)))
+        ref = max(float(self.reference_ts), float(stamps.max(initial=0)), float(now or 0))
         state = live_state(self, table, factors, ref)
         if len(touched_extra):
             cells = np.union1d(state.seen.indices, touched_extra).astype(np.int32)

@@ -49,22 +49,29 @@ class BatchServing:
         return self.strategy if self.user_index.get(str(user_id)) is not None else "trending"
 
     def recommend_indices(
-        self, uidx: np.ndarray, k: int, *, exclude_seen: bool = True
+        self,
+        uidx: np.ndarray,
+        k: int,
+        *,
+        exclude_seen: bool = True,
+        as_of: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Index-level batch recommendation: (len(uidx), k) item indices (-1 padded), scores.
 
-        ``uidx`` entries < 0 are cold shoppers (trending).
+        ``uidx`` entries < 0 are cold shoppers (trending). ``as_of`` (unix seconds per entry,
+        not before the shopper's training events) is when each list is asked for: the
+        recency features are computed as of then (default: the model's reference time).
         """
         uidx = np.asarray(uidx, dtype=np.int64)
         k = max(0, min(int(k), self.n_items))
         items = np.full((len(uidx), k), -1, dtype=np.int64)
         scores = np.full((len(uidx), k), -np.inf)
-        for rows, got_items, got_scores in self._iter_ranked(uidx, k, exclude_seen):
+        for rows, got_items, got_scores in self._iter_ranked(uidx, k, exclude_seen, as_of):
             items[rows], scores[rows] = got_items, got_scores
         return items, scores
 
     def _iter_ranked(
-        self, uidx: np.ndarray, k: int, exclude_seen: bool
+        self, uidx: np.ndarray, k: int, exclude_seen: bool, as_of: np.ndarray | None = None
     ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """``(rows, items, scores)`` per batch of ``uidx`` positions, covering every row once:
         cold shoppers in one block, known ones in vectorised batches, ranked by up to
@@ -86,12 +93,15 @@ class BatchServing:
                 np.broadcast_to(self.arrays["trending"][top], (len(cold), len(top))),
             )
         known = np.flatnonzero(uidx >= 0)
-        width = max(k, self.serving.rerank_candidates)
+        width = max(k, self.pool_width(exclude_seen))
         batch = max(1, self.serving.batch_cells // width)
         chunks = [known[s : s + batch] for s in range(0, len(known), batch)]
 
+        when = None if as_of is None else np.asarray(as_of, dtype=np.float64)
+
         def run(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            got_items, got_scores = self._rank_known(uidx[rows], k, exclude_seen)
+            ref = None if when is None else when[rows]
+            got_items, got_scores = self._rank_known(uidx[rows], k, exclude_seen, ref)
             return rows, got_items, got_scores
 
         if self.serving.threads > 1 and len(chunks) > 1:
@@ -108,9 +118,9 @@ class BatchServing:
                 yield run(rows)
 
     def _rank_known(
-        self, u: np.ndarray, k: int, exclude_seen: bool
+        self, u: np.ndarray, k: int, exclude_seen: bool, ref: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        return self._rank_state(stored_state(self, u), k, exclude_seen)
+        return self._rank_state(stored_state(self, u, ref), k, exclude_seen)
 
     def _rank_state(
         self, state: ShopperState, k: int, exclude_seen: bool
@@ -228,7 +238,7 @@ class BatchServing:
         Sources in priority order: ALS top N, the shopper's repeat items (when seen items are
         allowed), neighbours and bought-together items of the shopper's recent items, items
         popular around the shopper's last activity, trending now. Duplicates keep their first
-        (highest priority) slot; rows are truncated to ``rerank_candidates``.
+        (highest priority) slot; rows are truncated to :meth:`pool_width`.
         ALS rank is 1-based, ``als_candidates + 1`` outside the ALS list. ``shoppers``: a
         :class:`~ml.model.state.ShopperState` or model rows (their stored state).
         """
@@ -264,11 +274,17 @@ class BatchServing:
         if exclude_seen:
             sn = st.seen
             cands[seen_mask(sn.indptr, sn.indices, self.n_items, np.arange(b_rows), cands)] = -1
-        # Compact valid slots to the left (stable: keeps priority order), then truncate.
+        # Compact valid slots to the left (stable: keeps priority order), then truncate; with
+        # seen items allowed the shopper's own items come on top of the usual pool.
         keep = np.argsort(cands < 0, axis=1, kind="stable")
-        width = min(cands.shape[1], s.rerank_candidates)
+        width = min(cands.shape[1], self.pool_width(exclude_seen))
         keep = keep[:, :width]
         return np.take_along_axis(cands, keep, axis=1), np.take_along_axis(als_rank, keep, axis=1)
+
+    def pool_width(self, exclude_seen: bool) -> int:
+        """Most candidates re-ranked per shopper."""
+        s = self.serving
+        return s.rerank_candidates + (0 if exclude_seen else s.seen_candidates)
 
     def buy_again_indices(self, uidx: np.ndarray, k: int) -> np.ndarray:
         """(len(uidx), k) pure buy-again lists (item indices, -1 padded) for known shoppers."""

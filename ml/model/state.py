@@ -64,27 +64,94 @@ class ShopperState:
         return len(self.rows)
 
 
-def stored_state(model: RecommenderModel, u: np.ndarray) -> ShopperState:
-    """State of known shoppers (model rows ``u``) as of the model's reference time."""
-    a = model.arrays
+def stored_state(
+    model: RecommenderModel, u: np.ndarray, ref: np.ndarray | float | None = None
+) -> ShopperState:
+    """State of known shoppers (model rows ``u``) from their training cells, as of ``ref``
+    (unix seconds, one per shopper or one for all; default: the model's reference time)."""
     u = np.asarray(u, dtype=np.int64)
+    when = float(model.reference_ts) if ref is None else ref
+    return cell_state(model, model.table, u, model.arrays["user_factors"][u], when)
+
+
+def cell_state(
+    model: RecommenderModel,
+    table: UserItemTable,
+    rows: np.ndarray,
+    factors: np.ndarray,
+    ref: np.ndarray | float,
+) -> ShopperState:
+    """State of the shoppers in rows ``rows`` of ``table`` as of ``ref`` (per shopper or one
+    for all): the one code path behind training features (the model's cells at each
+    prediction's time) and serving features (live cells, see :func:`live_state`).
+
+    Every per-shopper statistic is derived from the cells, so the same cells at the same time
+    give the same features whichever path built them. The recency-dependent buy-again score is
+    recomputed at ``ref``; ``ref`` must not precede the shoppers' cells.
+    """
+    a = model.arrays
+    rows = np.asarray(rows, dtype=np.int64)
+    local = _take_rows(table, rows)
+    b = len(rows)
+    ref_rows = np.broadcast_to(np.asarray(ref, dtype=np.float64), (b,)).copy()
+    cell_rows = local.row_ids()
+    local.data["interval"] = cell_intervals(local)
+    local.data["buy_again"] = buy_again_scores(local, a["item_interval"], ref_rows[cell_rows])
+    count = local.data["count"]
+    n_events = np.bincount(cell_rows, weights=count, minlength=b)
+    n_items = np.diff(local.indptr).astype(np.float64)
+    last_ts = np.zeros(b)
+    first_ts = np.full(b, np.inf)
+    np.maximum.at(last_ts, cell_rows, local.data["last_ts"])
+    np.minimum.at(first_ts, cell_rows, local.data["first_ts"])
+    n_orders, reorder_rate = shopper_orders(local)
     return ShopperState(
-        factors=a["user_factors"][u],
-        recent=a["recent"][u],
-        last_ts=a["user_last_ts"][u],
-        first_ts=a["user_first_ts"][u],
-        n_events=a["user_n_events"][u],
-        n_items=a["user_n_items"][u],
-        repeat_rate=a["user_repeat_rate"][u],
-        n_orders=a["user_n_orders"][u],
-        reorder_rate=a["user_reorder_rate"][u],
-        price=a["user_price"][u],
-        user_cat=model.user_cat_matrix[u],
-        table=model.table,
-        rows=u,
-        seen=model._seen_csr[u],
-        ref=np.full(len(u), float(model.reference_ts)),
+        factors=np.asarray(factors, dtype=np.float32).reshape(b, -1),
+        recent=recent_items(local),
+        last_ts=last_ts,
+        first_ts=np.where(np.isfinite(first_ts), first_ts, 0.0),
+        n_events=n_events,
+        n_items=n_items,
+        repeat_rate=1.0 - n_items / np.maximum(n_events, 1.0),
+        n_orders=n_orders,
+        reorder_rate=reorder_rate,
+        price=row_nanmedian(cell_rows, a["item_price"][local.indices], b),
+        user_cat=_category_shares(model, local),
+        table=local,
+        rows=np.arange(b, dtype=np.int64),
+        seen=sp.csr_matrix(
+            (np.ones(local.nnz, np.float32), local.indices, local.indptr), shape=local.shape
+        ),
+        ref=ref_rows,
     )
+
+
+def _take_rows(table: UserItemTable, rows: np.ndarray) -> UserItemTable:
+    """The cells of ``rows`` (in that order) as a table of ``len(rows)`` rows."""
+    starts, ends = table.indptr[rows], table.indptr[rows + 1]
+    lens = ends - starts
+    indptr = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+    src = np.repeat(starts - indptr[:-1], lens) + np.arange(int(indptr[-1]))
+    return UserItemTable(
+        indptr=indptr,
+        indices=table.indices[src],
+        data={name: values[src] for name, values in table.data.items()},
+        shape=(len(rows), table.shape[1]),
+    )
+
+
+def row_nanmedian(rows: np.ndarray, values: np.ndarray, n_rows: int) -> np.ndarray:
+    """Per row, the median of its non-NaN ``values`` (NaN without any)."""
+    out = np.full(n_rows, np.nan)
+    ok = ~np.isnan(values)
+    if not ok.any():
+        return out
+    r, v = rows[ok], values[ok]
+    order = np.lexsort((v, r))
+    r, v = r[order], v[order]
+    uniq, starts, counts = np.unique(r, return_index=True, return_counts=True)
+    out[uniq] = (v[starts + (counts - 1) // 2] + v[starts + counts // 2]) / 2
+    return out
 
 
 def recent_items(table: UserItemTable, n: int = N_RECENT) -> np.ndarray:
@@ -164,60 +231,22 @@ def live_table(
 def live_state(
     model: RecommenderModel, table: UserItemTable, factors: np.ndarray, ref: float
 ) -> ShopperState:
-    """State of one shopper from a one-row live table (see :func:`live_table`), as of ``ref``.
-
-    Every statistic is derived from the cells exactly as fitting derives it from events, so the
-    training cells alone at the model's reference time give the stored state.
-    """
-    a = model.arrays
-    table.data["interval"] = cell_intervals(table)
-    table.data["buy_again"] = buy_again_scores(table, a["item_interval"], ref)
-    cells = table.indices
-    count = table.data["count"]
-    n_events = float(count.sum())
-    n_items = float(len(cells))
-    if len(cells):
-        first_ts = float(table.data["first_ts"].min())
-        last_ts = float(table.data["last_ts"].max())
-    else:
-        first_ts = last_ts = 0.0
-    n_orders, reorder_rate = shopper_orders(table)
-    return ShopperState(
-        factors=np.asarray(factors, dtype=np.float32).reshape(1, -1),
-        recent=recent_items(table),
-        last_ts=np.array([last_ts]),
-        first_ts=np.array([first_ts]),
-        n_events=np.array([n_events]),
-        n_items=np.array([n_items]),
-        repeat_rate=np.array([1.0 - n_items / max(n_events, 1.0)]),
-        n_orders=n_orders,
-        reorder_rate=reorder_rate,
-        price=np.array([_nanmedian(a["item_price"][cells])]),
-        user_cat=_category_shares(model, cells),
-        table=table,
-        rows=np.zeros(1, dtype=np.int64),
-        seen=sp.csr_matrix(
-            (np.ones(len(cells), np.float32), cells, table.indptr), shape=(1, model.n_items)
-        ),
-        ref=np.array([float(ref)]),
-    )
+    """State of one shopper from a one-row live table (see :func:`live_table`), as of ``ref``:
+    :func:`cell_state`, so the training cells alone at time ``t`` give exactly the training
+    features at ``t``."""
+    return cell_state(model, table, np.zeros(1, dtype=np.int64), factors, float(ref))
 
 
-def _nanmedian(values: np.ndarray) -> float:
-    """Median of the non-NaN values (NaN without any), as fitting computes shopper prices."""
-    v = np.sort(values[~np.isnan(values)])
-    if len(v) == 0:
-        return float("nan")
-    n = len(v)
-    return float((v[(n - 1) // 2] + v[n // 2]) / 2)
-
-
-def _category_shares(model: RecommenderModel, cells: np.ndarray) -> sp.csr_matrix:
-    """(1, n_cats) share of the shopper's (item, category) pairs per category."""
+def _category_shares(model: RecommenderModel, table: UserItemTable) -> sp.csr_matrix:
+    """(rows, n_cats) share of each shopper's (item, category) pairs per category."""
     n_cats = len(model._category_names)
-    cats = model._item_cats[cells]
-    cats = cats[cats >= 0].astype(np.int64)
-    counts = np.bincount(cats, minlength=n_cats).astype(np.float64)
-    nz = np.flatnonzero(counts)
-    share = counts[nz] * (1.0 / max(float(counts.sum()), 1.0))
-    return sp.csr_matrix((share, nz.astype(np.int32), np.array([0, len(nz)])), shape=(1, n_cats))
+    cats = model._item_cats[table.indices]  # (cells, MAX_CATS)
+    r, j = np.nonzero(cats >= 0)
+    rows = table.row_ids()[r]
+    m = sp.csr_matrix(
+        (np.ones(len(r)), (rows, cats[r, j].astype(np.int64))), shape=(table.shape[0], n_cats)
+    )
+    totals = np.asarray(m.sum(axis=1)).ravel()
+    m = (sp.diags(1.0 / np.maximum(totals, 1.0)) @ m).tocsr()
+    m.sort_indices()
+    return m

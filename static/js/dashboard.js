@@ -92,8 +92,28 @@
     if (box) box.setAttribute("data-state", failed ? "failed" : "done");
     var button = document.getElementById("train-button");
     if (button) button.disabled = false;
+    refreshFromServer();
+  }
+
+  // Parts of the page that depend on the versions (`data-refresh-on-training="name"`) are
+  // re-read from the server once a training ends, so the table is never left stale; the link
+  // stays as the fallback when that fetch fails.
+  function refreshFromServer() {
+    var parts = document.querySelectorAll("[data-refresh-on-training]");
     var refresh = document.getElementById("training-refresh");
-    if (refresh) refresh.classList.remove("hidden");
+    if (!parts.length) return;
+    if (!window.fetch || !window.DOMParser) { if (refresh) refresh.classList.remove("hidden"); return; }
+    fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (response) { if (!response.ok) throw new Error(response.status); return response.text(); })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        parts.forEach(function (part) {
+          var name = part.getAttribute("data-refresh-on-training");
+          var replacement = fresh.querySelector('[data-refresh-on-training="' + name + '"]');
+          if (replacement) part.replaceWith(document.importNode(replacement, true));
+        });
+      })
+      .catch(function () { if (refresh) refresh.classList.remove("hidden"); });
   }
 
   // "Train now" without leaving the page: the answer names the version whose progress the
@@ -237,4 +257,15 @@
       });
     }
   }
+  // Copy buttons: `data-copy="<id>"` copies that element's text (the onboarding snippets).
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-copy]");
+    if (!button) return;
+    var source = document.getElementById(button.getAttribute("data-copy"));
+    if (!source || !navigator.clipboard) return;
+    navigator.clipboard.writeText(source.textContent).then(function () {
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = "Copy"; }, 2000);
+    });
+  });
 })();

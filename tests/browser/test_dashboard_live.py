@@ -10,138 +10,22 @@ an experiment, and a screenshot of every main page goes to docs/screenshots/.
 
 from __future__ import annotations
 
-import copy
-import os
 import re
-import shutil
-import socket
-import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-import uvicorn
-from allauth.account.models import EmailAddress
 from django.conf import settings
-from django.db import connection, connections
-from django.test import override_settings
-from django_tenants.utils import tenant_context
 
-from apps.core.cache import redis_client
-from apps.users.models import Membership, User
-from apps.users.services import membership_invite
-from tests.factories import api_key_for, subscribe_store
 from tests.seed_data import ITEMS, clustered_catalog, clustered_history
-from tests.system.client import StoreApi
-from tests.workers import running_worker
 
 # `django_db` so the session's test database is set up; the test itself reads nothing through
 # the ORM (Playwright's sync API runs an event loop in this thread, where Django refuses
 # synchronous queries): the store is committed by the module fixture and used over HTTP.
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db]
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-proxy-server",
-]
 SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
-SLUG = "browserlive"
-PASSWORD = "browser-test-Passw0rd"
 TRAINING_TIMEOUT_MS = 180_000
-
-if not (os.environ.get("CI") or (shutil.which(CHROMIUM) and Path(CHROMIUM).exists())):
-    pytest.skip(
-        f"No Chromium at {CHROMIUM} (install Debian's `chromium` package or set CHROMIUM_PATH); "
-        "the browser test only skips outside CI.",
-        allow_module_level=True,
-    )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def live_store(django_db_setup, django_db_blocker, tmp_path_factory):
-    """A committed store with an owner (verified email, password) and an API key, served by
-    uvicorn on a free loopback port with a Celery worker thread; all removed afterwards."""
-    from apps.tenants.services import tenant_create
-
-    port = _free_port()
-    overrides = override_settings(
-        PUBLIC_PORT=str(port),
-        MEDIA_ROOT=str(tmp_path_factory.mktemp("browser-media")),
-        # A short hyper-parameter search: the point here is the live progress, not the model.
-        RECS_TRAINING_TIME_BUDGET_SECONDS=1.0,
-        # The same layer settings, so Channels builds a fresh layer for the server's event
-        # loop: the shared instance may be bound to an earlier test's loop.
-        CHANNEL_LAYERS=copy.deepcopy(settings.CHANNEL_LAYERS),
-    )
-    overrides.enable()
-    # The server's threads close their connections after each request, so none outlives
-    # the run (the test database is dropped at the end of the session).
-    max_age = connections.settings["default"].get("CONN_MAX_AGE")
-    connections.settings["default"]["CONN_MAX_AGE"] = 0
-    with django_db_blocker.unblock():
-        owner = User.objects.create_user(email="browser-owner@example.test", password=PASSWORD)
-        EmailAddress.objects.create(user=owner, email=owner.email, verified=True, primary=True)
-        tenant = tenant_create(slug=SLUG, name="Browser Demo Store", owner=owner)
-        # Growth: the test runs an experiment, trains twice and fills three seats.
-        subscribe_store(tenant, "growth")
-        _, key = api_key_for(tenant, scopes=("ingest", "recommend", "manage"), name="Browser")
-        analyst = User.objects.create_user(email="browser-analyst@example.test")
-        Membership.objects.create(user=analyst, tenant=tenant, role=Membership.Role.ANALYST)
-        membership_invite(
-            tenant=tenant, email="teammate@example.test", role="developer", acting_user=owner
-        )
-        connection.set_schema_to_public()
-
-        from config.asgi import application
-
-        server = uvicorn.Server(
-            uvicorn.Config(
-                application, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-            )
-        )
-        thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-        with running_worker(shutdown_timeout=60):
-            thread.start()
-            deadline = time.monotonic() + 20
-            while not server.started:
-                assert time.monotonic() < deadline, "uvicorn did not start"
-                time.sleep(0.05)
-            try:
-                yield SimpleNamespace(
-                    port=port,
-                    tenant=tenant,
-                    owner=owner,
-                    store=f"http://{SLUG}.localhost:{port}",
-                    api=StoreApi(f"http://{SLUG}.localhost:{port}", key),
-                )
-            finally:
-                server.should_exit = True
-                thread.join(20)
-        with tenant_context(tenant):
-            client = redis_client()
-            for redis_key in client.scan_iter(match=f"{tenant.schema_name}:*", count=1000):
-                client.delete(redis_key)
-        connection.set_schema_to_public()
-        tenant.delete(force_drop=True)
-        User.objects.filter(pk__in=[owner.pk, analyst.pk]).delete()
-    connections.settings["default"]["CONN_MAX_AGE"] = max_age
-    overrides.disable()
 
 
 def _shot(page, name: str) -> None:
@@ -149,17 +33,8 @@ def _shot(page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-def test_live_dashboard_in_a_real_browser(live_store):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            _walk_through(live_store, browser)
-        finally:
-            browser.close()
+def test_live_dashboard_in_a_real_browser(live_store, chromium):
+    _walk_through(live_store, chromium)
 
 
 def _walk_through(live_store, browser) -> None:
@@ -171,7 +46,13 @@ def _walk_through(live_store, browser) -> None:
     seeded = clustered_history(seed=6, event_prefix="seed")
     result = live_store.api.post("/api/v1/events/bulk", {"events": seeded}, expect=202)
     assert (result["accepted"], result["errors"]) == (len(seeded), [])
-    views_so_far = sum(1 for row in seeded if row["type"] == "view")
+    # The overview counts the events that happened today (UTC), not the whole history loaded.
+    today = datetime.now(UTC).date()
+    views_so_far = sum(
+        1
+        for row in seeded
+        if row["type"] == "view" and datetime.fromisoformat(row["timestamp"]).date() == today
+    )
 
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(20_000)
@@ -183,7 +64,7 @@ def _walk_through(live_store, browser) -> None:
     page.goto(live_store.store + "/")
     assert page.url.startswith(f"http://localhost:{live_store.port}/accounts/login/")
     page.fill("input[name=login]", live_store.owner.email)
-    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=password]", live_store.password)
     page.locator("form").filter(has=page.locator("input[name=password]")).locator(
         "button[type=submit]"
     ).click()

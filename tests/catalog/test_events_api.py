@@ -104,23 +104,23 @@ NOW_DT = datetime(2030, 1, 1, tzinfo=UTC)
         (
             {"type": "like"},
             "type",
-            "Must be one of: add_to_cart, click, dismiss, purchase, rating, view.",
+            "Must be one of: add_to_cart, click, dismiss, purchase, rating, refund, view.",
         ),
         (
             {"type": ["view"]},
             "type",
-            "Must be one of: add_to_cart, click, dismiss, purchase, rating, view.",
+            "Must be one of: add_to_cart, click, dismiss, purchase, rating, refund, view.",
         ),
         # An unhashable type next to an order id (found by the fuzz suite: a 500 before).
         (
             {"type": {}, "order_id": "o-1"},
             "type",
-            "Must be one of: add_to_cart, click, dismiss, purchase, rating, view.",
+            "Must be one of: add_to_cart, click, dismiss, purchase, rating, refund, view.",
         ),
         (
             {"type": "view", "order_id": "o-1"},
             "order_id",
-            "Only purchase events carry an order_id.",
+            "Only purchase and refund events carry an order_id.",
         ),
         ({"value": "3"}, "value", "Must be a number."),
         ({"value": True}, "value", "Must be a number."),

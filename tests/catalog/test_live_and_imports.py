@@ -2,11 +2,13 @@
 validation and idempotency."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.management import call_command
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from apps.catalog import live
@@ -59,6 +61,21 @@ def test_committed_batch_increments_counters_and_pushes_them_to_the_store_group(
         return False
 
     assert async_to_sync(nothing_for_beta)()
+
+
+def test_a_history_loaded_today_is_not_counted_as_todays_events(
+    alpha, django_capture_on_commit_callbacks
+):
+    last_week = (timezone.now() - timedelta(days=7)).isoformat()
+    history = [event_payload(event_id=f"old-{n}", timestamp=last_week) for n in range(50)]
+
+    with tenant_context(alpha):
+        with django_capture_on_commit_callbacks(execute=True):
+            loaded = events_ingest(rows=[*history, event_payload(event_id="now-1")])
+        counters = event_counters()
+
+    assert loaded.accepted == 51
+    assert counters == {"view": 1}
 
 
 def test_counters_are_not_touched_when_the_transaction_rolls_back(alpha):

@@ -127,6 +127,10 @@ ERASED = {
     "recommendation_lists": 1,
     "fresh_lists": 0,
     "impressions": 0,
+    "platform_data_requests": 0,
+    "placement_rotation": 0,
+    "batch_job_failures": 0,
+    "batch_job_results": 0,
 }
 
 

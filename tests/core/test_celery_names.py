@@ -18,6 +18,9 @@ APPS = Path(settings.BASE_DIR) / "apps"
 
 # Wire name → (module, function, queue of base.py). Never change a name: rename the function.
 WIRE_NAMES = {
+    "apps.batchjobs.tasks.batch_job_chunk": ("apps.batchjobs.tasks", "batch_job_chunk", "batch"),
+    "apps.batchjobs.tasks.batch_job_finish": ("apps.batchjobs.tasks", "batch_job_finish", "batch"),
+    "apps.batchjobs.tasks.batch_job_start": ("apps.batchjobs.tasks", "batch_job_start", "batch"),
     "apps.apikeys.tasks.api_keys_expiry_notify": (
         "apps.apikeys.tasks",
         "api_keys_expiry_notify",
@@ -31,6 +34,11 @@ WIRE_NAMES = {
     "apps.notifications.tasks.usage_anomaly_scan": (
         "apps.notifications.tasks",
         "usage_anomaly_scan",
+        "default",
+    ),
+    "apps.notifications.tasks.usage_anomaly_scan_dispatch": (
+        "apps.notifications.tasks",
+        "usage_anomaly_scan_dispatch",
         "default",
     ),
     "apps.notifications.tasks.webhook_deliver": (
@@ -68,6 +76,11 @@ WIRE_NAMES = {
     "recommendations.impressions_persist": (
         "apps.recommendations.tasks",
         "impressions_persist",
+        "default",
+    ),
+    "recommendations.impressions_persist_dispatch": (
+        "apps.recommendations.tasks",
+        "impressions_persist_dispatch",
         "default",
     ),
 }

@@ -46,11 +46,13 @@ def test_every_model_with_a_shopper_id_field_is_erased_or_kept_on_purpose():
     found = _shopper_id_fields()
 
     assert found == {
+        "batchjobs.BatchJobFailure",
         "catalog.Event",
         "catalog.Shopper",
         "catalog.SessionLink",
         "recommendations.Impression",
         "core.ShopperErasure",
+        "connectors.ShopperDataRequest",
     }
     assert found - covered == set()
 
@@ -153,6 +155,10 @@ def test_a_shoppers_keys_from_real_flows_are_declared_and_gone_after_erasure(
         "recommendation_lists": 0,
         "fresh_lists": 0,
         "impressions": 2,
+        "platform_data_requests": 0,
+        "placement_rotation": 0,
+        "batch_job_failures": 0,
+        "batch_job_results": 0,
     }
     assert audit == [(user, erased)]
     assert orjson.loads(orjson.dumps(erased)) == erased  # counts only, JSON-safe

@@ -60,7 +60,7 @@ def _training_lock_held() -> bool:
 
 def test_worker_killed_mid_training_reruns_it_while_the_previous_model_serves(procs, fault_stores):
     store = fault_stores[0]
-    web, worker = _platform(procs, RECS_TRAINING_TIME_BUDGET_SECONDS="4")
+    web, worker = _platform(procs, RECS_TRAINING_SEARCH_TRIALS="4")
     client = Client(web.port, store.headers)
     serving = "/api/v1/recommendations/users/s5?k=5"
     before = client.request("GET", serving).json()["model_version"]
@@ -169,7 +169,7 @@ def webhook_store(fault_stores, receiver, django_db_blocker):
 def test_worker_killed_mid_webhook_delivery_retries_it(procs, receiver, webhook_store):
     handler, _ = receiver
     web, worker = _platform(
-        procs, WEBHOOK_ALLOW_PRIVATE_HOSTS="true", RECS_TRAINING_TIME_BUDGET_SECONDS="1"
+        procs, WEBHOOK_ALLOW_PRIVATE_HOSTS="true", RECS_TRAINING_SEARCH_TRIALS="1"
     )
     started = Client(web.port, webhook_store.headers).request("POST", TRAIN, b"{}")
     assert started.status == 202, started.describe()

@@ -1,7 +1,8 @@
 """Fuzzing (issue 13): schemathesis generates requests for every operation of a store's own
 OpenAPI schema (/api/schema/ on the store's host) and sends them, authenticated with a real
 API key of every scope, to the WSGI application in process, in a real store schema holding
-items, shoppers and events. No answer may be a server error.
+items, shoppers and events. No answer may be a server error, and every answer must be one
+the schema documents (status, content type, body: issue 17).
 
 Besides schemathesis' own data (any Unicode in strings, NUL included, numbers at and beyond
 the 64-bit bounds, path parameters with "/" and other URL characters), each operation gets
@@ -26,6 +27,11 @@ from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from apps.catalog.services import events_ingest, items_upsert, shopper_attributes_set
 from apps.core.wsgi import keep_path_bytes
@@ -110,10 +116,19 @@ def store_api(alpha, subscribe, _keep_test_transaction):
     suppress_health_check=list(HealthCheck),
     derandomize=True,
 )
-def test_no_operation_answers_a_server_error(case, store_api):
+def test_no_operation_answers_a_server_error_nor_breaks_its_schema(case, store_api):
+    """Every answer is documented (issue 17): its status, content type and body conform."""
     response = case.call(**store_api)
 
-    case.validate_response(response, checks=[not_a_server_error])
+    case.validate_response(
+        response,
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ],
+    )
 
 
 def test_the_schema_served_is_the_one_fuzzed(alpha, store_client):

@@ -17,7 +17,7 @@ def fast_config(**changes: object) -> TrainingConfig:
     """Small, quick settings: no search, few ALS iterations."""
     base = TrainingConfig(
         search=False,
-        time_budget_seconds=1.0,
+        search_trials=1,
         als=AlsParams(factors=16, iterations=4, regularization=0.05, alpha=2.0, weighting="bm25"),
         random_state=7,
     )

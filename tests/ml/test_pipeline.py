@@ -10,12 +10,20 @@ import pytest
 from ml.data import Catalog, Interactions
 from ml.datasets.synthetic import grocery_store
 from ml.model import STRATEGIES, RecommenderModel
-from ml.pipeline import TrainingConfig, drop_duplicate_events, train
+from ml.pipeline import TrainingConfig, drop_duplicate_events, search_trial_count, train
 
 from .conftest import fast_config
 
 T0 = 1_700_000_000
-METRIC_KEYS = {"precision@10", "recall@10", "ndcg@10", "map@10", "coverage", "users"}
+METRIC_KEYS = {
+    "precision@10",
+    "recall@10",
+    "ndcg@10",
+    "map@10",
+    "coverage",
+    "users",
+    "validation_ndcg@10",
+}
 
 
 def test_metrics_report_every_strategy_against_popularity(trained, small_store):
@@ -59,9 +67,9 @@ def test_exclude_seen_false_may_return_seen_items(trained):
         for u, rec in zip(users, recs, strict=True)
     ]
 
-    # Seeded data and training: every one of the 50 lists holds seen items, 951 in all (of 2,500).
+    # Seeded data and training: every one of the 50 lists holds seen items, 978 in all (of 2,500).
     assert min(overlap) == 4
-    assert sum(overlap) == 951
+    assert sum(overlap) == 978
 
 
 def test_unknown_shopper_gets_trending(trained):
@@ -228,7 +236,7 @@ def test_cold_items_users_with_one_event_and_no_text(small_store):
 
 
 def test_repeat_store_keeps_seen_items_and_reranker_beats_buy_again():
-    interactions, catalog = grocery_store(n_users=200, n_items=120, days=120, seed=5)
+    interactions, catalog = grocery_store(n_users=200, n_items=600, n_categories=12, seed=5)
     result = train(interactions, catalog, fast_config())
     m = result.metrics
 
@@ -287,3 +295,52 @@ def test_store_whose_timestamps_are_all_equal_trains_and_serves(small_store):
     assert result.model.reference_ts == T0
     assert len(result.model.recommend_for_user(sub.user_ids[0], k=10)) == 10
     assert len(result.model.recommend_for_user("stranger", k=10)) == 10
+
+
+def test_search_runs_exactly_the_configured_trials(small_store):
+    interactions, catalog = small_store
+    sub = interactions.subset(np.arange(6000))
+
+    result = train(sub, catalog, fast_config(search=True, search_trials=3, rerank=False))
+    again = train(sub, catalog, fast_config(search=True, search_trials=3, rerank=False))
+
+    trials = result.metrics["search_trials"]
+    assert len(trials) == 3
+    assert trials[0]["factors"] == 16  # the configured default goes first
+    assert [{k: v for k, v in t.items() if k != "seconds"} for t in trials] == [
+        {k: v for k, v in t.items() if k != "seconds"} for t in again.metrics["search_trials"]
+    ]
+
+
+def test_very_large_stores_get_proportionally_fewer_trials():
+    assert search_trial_count(12, 100_000) == 12
+    assert search_trial_count(12, 2_000_000) == 12
+    assert search_trial_count(12, 4_000_000) == 6
+    assert search_trial_count(12, 50_000_000) == 4
+    assert search_trial_count(2, 50_000_000) == 2
+    assert search_trial_count(0, 10) == 1
+
+
+def test_configs_stored_with_a_time_budget_load_as_trials():
+    old = TrainingConfig.from_dict({"time_budget_seconds": 4.0, "k": 20})
+    tiny = TrainingConfig.from_dict({"time_budget_seconds": 0.2})
+    new = TrainingConfig.from_dict({"time_budget_seconds": 4.0, "search_trials": 9})
+
+    assert (old.search_trials, old.k) == (4, 20)
+    assert tiny.search_trials == 1
+    assert new.search_trials == 9
+    assert "time_budget_seconds" not in TrainingConfig().to_dict()
+    assert TrainingConfig.from_dict(TrainingConfig().to_dict()) == TrainingConfig()
+
+
+def test_validation_figures_sit_next_to_test_figures(trained):
+    m = trained.metrics
+
+    for label, strategy in (
+        ("popularity", "popularity"),
+        ("als", "als"),
+        ("reranker", "als+rerank"),
+    ):
+        assert m[label]["validation_ndcg@10"] == m["validation"][strategy]
+    assert m["final"]["validation_ndcg@10"] == m["validation"][m["final"]["strategy"]]
+    assert m["split"] == "per-user time"

@@ -49,13 +49,13 @@ def test_served_lists_are_logged_in_batches_and_clicks_attributed(stores, recs_c
     with tenant_context(stores.a):
         assert Impression.objects.count() == 0  # nothing written on the request path
 
-        # when the buffer is flushed and the store's queue copied into PostgreSQL
-        pushed = impressions.impressions_flush()
+        # when the buffer is flushed and the store's queue copied into PostgreSQL (the process's
+        # flusher thread may already have pushed some of them: what counts is what is written)
+        impressions.impressions_flush()
         written = impressions.impressions_persist()
         rows = {i.recommendation_id: i for i in Impression.objects.all()}
 
     # then one row per list, with what was served
-    assert pushed == 3
     assert written == 3
     first = rows[served[0]["recommendation_id"]]
     assert (first.user_id, first.surface, first.model_version_number) == ("7", "user", 1)

@@ -44,8 +44,9 @@ def test_the_newest_event_time_is_the_batch_maximum_and_never_goes_back(stores):
         recent.recent_events_push(stores.a.schema_name, [_row("c1", 3, newest - timedelta(days=1))])
         latest = redis_client().get(recent.recent_latest_key("c1"))
 
-    # then the key holds the newest timestamp, which the cut-off check compares exactly
-    assert latest == b"%.6f" % newest.timestamp()
+    # then the key holds the newest timestamp (and the 3 events pushed), which the cut-off
+    # check compares exactly
+    assert latest == b"%.6f 3" % newest.timestamp()
     assert recent.recent_is_new(latest, newest.timestamp() - 0.001)
     assert not recent.recent_is_new(latest, newest.timestamp())
     assert not recent.recent_is_new(None, 0.0)
@@ -63,8 +64,8 @@ def test_events_through_a_linked_session_move_the_shoppers_newest_event_time(sto
         )
         latest = redis_client().get(recent.recent_latest_key("c2"))
 
-    # then the shopper's newest-event time is the anonymous event's
-    assert latest == b"%.6f" % later.timestamp()
+    # then the shopper's newest-event time is the anonymous event's (2 events pushed)
+    assert latest == b"%.6f 2" % later.timestamp()
 
 
 def test_nothing_new_since_training_reads_no_recent_list(
@@ -98,3 +99,45 @@ def test_nothing_new_since_training_reads_no_recent_list(
     assert response.status_code == 202
     assert client.get(LIST.format(21)).json()["strategy"].endswith("+fresh")
     assert len(reads) == 1
+
+
+def test_a_current_re_scored_list_is_served_without_reading_the_events_until_the_next_one(
+    stores, recs_client, monkeypatch, django_capture_on_commit_callbacks
+):
+    # given shopper 23's list re-scored after a view
+    client = recs_client(stores.a, scopes=("ingest", "recommend"))
+    now = timezone.now()
+
+    def post(event_id: str, item_id: str, kind: str, moment: datetime) -> None:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                "/api/v1/events/bulk",
+                [{"event_id": event_id, "user_id": "23", "item_id": item_id, "type": kind,
+                  "timestamp": moment.isoformat()}],
+                content_type="application/json",
+            )  # fmt: skip
+        assert response.status_code == 202
+
+    post("cost-23-1", "a300", "view", now)
+    first = client.get(LIST.format(23)).json()
+    assert first["strategy"].endswith("+fresh")
+    reads = []
+    original = shopper.recent_from_reply
+    monkeypatch.setattr(shopper, "recent_from_reply", lambda *a: reads.append(a) or original(*a))
+
+    # when it is asked for again: the cached list, without reading the recent events
+    again = client.get(LIST.format(23)).json()
+    assert again["items"] == first["items"]
+    assert reads == []
+
+    # and when they buy its first item with an older timestamp (a late event, still after
+    # training), the next answer reads the events again and leaves that item out
+    bought = first["items"][0]["item_id"]
+    post("cost-23-2", bought, "purchase", now - timedelta(seconds=30))
+    after = client.get(LIST.format(23)).json()
+    assert len(reads) == 1
+    assert bought not in [row["item_id"] for row in after["items"]]
+    # served again from the cache, the bought item still left out
+    cached = client.get(LIST.format(23)).json()
+    assert len(reads) == 1
+    assert cached["items"] == after["items"]

@@ -153,7 +153,11 @@ def test_user_id_is_required_without_a_session(stores, recs_client):
                 "field": "user_id",
                 "message": "This field is required (unless session_id is given).",
             },
-            {"index": 1, "field": "order_id", "message": "Only purchase events carry an order_id."},
+            {
+                "index": 1,
+                "field": "order_id",
+                "message": "Only purchase and refund events carry an order_id.",
+            },
         ],
     }
     with tenant_context(stores.a):

@@ -88,7 +88,7 @@ def platform(request, django_db_setup, django_db_blocker, tmp_path_factory):
         "MEDIA_ROOT": str(base / "media"),
         "EMAIL_FILE_PATH": str(mail_dir),
         # Short hyper-parameter searches: the point is the pipeline, not the model.
-        "RECS_TRAINING_TIME_BUDGET_SECONDS": "1",
+        "RECS_TRAINING_SEARCH_TRIALS": "1",
         "LOG_LEVEL": "INFO",
         "PATH": f"{BIN}:/usr/bin:/bin",
         **BEAT_INTERVALS,

@@ -78,7 +78,12 @@ def test_signup_with_a_taken_address_creates_neither_user_nor_store(alpha, publi
     response = _signup(public_client, store_slug="alpha")
 
     assert response.status_code == 200
-    assert "A store with this address already exists." in response.content.decode()
+    page = response.content.decode()
+    assert "A store with this address already exists." in page
+    # The error sits with the address field (after the name field), and help texts are text.
+    assert page.index('name="store_name"') < page.index("already exists")
+    assert page.index('name="store_slug"') < page.index("already exists")
+    assert "<address>" not in page
     assert Tenant.objects.count() == tenants_before
     assert not User.objects.filter(email="founder@omega.test").exists()
 

@@ -3,6 +3,8 @@ may open (apps.users.permissions matrix)."""
 
 from __future__ import annotations
 
+import json
+
 from django import template
 from django.urls import NoReverseMatch, reverse
 
@@ -18,6 +20,8 @@ NAV = (
     ("dashboard:shoppers", "Shoppers", "view"),
     ("dashboard:models", "Models", "view"),
     ("dashboard:experiments", "Experiments", "view"),
+    ("dashboard:batch-jobs", "Batch jobs", "view"),
+    ("dashboard:placements", "Placements", "view"),
     ("apikeys:list", "API keys", "manage_api_keys"),
     ("users:team", "Team", "view"),
     ("dashboard:audit", "Audit log", "view"),
@@ -56,3 +60,11 @@ def percent(value: float | None, digits: int = 1) -> str:
 def get_item(mapping: dict | None, key: str):
     """`row.metrics|get_item:"ndcg@10"`: dictionary keys templates cannot spell."""
     return mapping.get(key) if mapping else None
+
+
+@register.filter
+def as_json(value) -> str:
+    """Stored JSON (audit details) as JSON text, not Python's repr of a dict."""
+    if value in (None, "", {}):
+        return ""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)

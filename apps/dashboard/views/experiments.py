@@ -8,6 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from apps.billing.entitlements import plan_feature_offer
 from apps.core.errors import ApplicationError
 from apps.dashboard import selectors
 from apps.recommendations import selectors as recommendation_selectors
@@ -74,6 +75,7 @@ def _experiments_context(request: HttpRequest, **extra) -> dict:
         "experiments": experiments,
         "running": next((e for e in experiments if e.status == e.Status.RUNNING), None),
         "can_manage": can(request.membership.role, "train_models"),
+        "plan_refusal": plan_feature_offer(tenant=request.tenant, feature="ab_tests"),
         "sources": selectors.experiment_version_choices(),
         "arm_rows": extra.pop("arm_rows", None) or _blank_arm_rows(),
         "name": extra.pop("name", ""),

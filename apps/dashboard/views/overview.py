@@ -5,18 +5,24 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from apps.catalog.models import Event
 from apps.catalog.selectors import event_counters
 from apps.dashboard import selectors
 from apps.recommendations import selectors as recommendation_selectors
-from apps.users.permissions import store_member_required
+from apps.users.permissions import can, store_member_required
 
 
 @store_member_required("view")
 def overview(request: HttpRequest) -> HttpResponse:
     counters = event_counters()
+    onboarding = selectors.onboarding_steps()
     context = {
+        "onboarding": onboarding if not all(step["done"] for step in onboarding) else None,
+        "base_url": request.build_absolute_uri("/").rstrip("/"),
+        "now_iso": timezone.now().replace(microsecond=0).isoformat(),
+        "can_manage_keys": can(request.membership.role, "manage_api_keys"),
         "events_today": [
             (code, label, counters.get(code, 0)) for code, label in Event.Type.choices
         ],

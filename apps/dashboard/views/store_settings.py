@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from apps.billing.entitlements import plan_feature_offer
 from apps.catalog.validation import EVENT_TYPES
 from apps.core.errors import ApplicationError
 from apps.dashboard.services import store_currency_set, store_rename, store_seen_types_set
@@ -76,6 +77,7 @@ def _settings_context(request: HttpRequest, **extra) -> dict:
         "seen_types_form": extra.pop("seen_types_form", None)
         or _seen_types_initial(request.tenant),
         "webhook_form": extra.pop("webhook_form", None) or WebhookForm(),
+        "webhooks_refusal": plan_feature_offer(tenant=request.tenant, feature="webhooks"),
         "endpoints": notification_selectors.webhook_endpoint_list() if can_manage else [],
         "deliveries": (notification_selectors.webhook_delivery_list()[:30] if can_manage else []),
         **extra,

@@ -22,6 +22,7 @@ from apps.audit.services import audit_record
 from apps.billing.entitlements import plan_feature_require
 from apps.core.dispatch import dispatch_on_commit
 from apps.core.errors import ApplicationError
+from apps.core.platform_metrics import platform_event_count
 from apps.notifications.models import (
     WebhookAttempt,
     WebhookDelivery,
@@ -216,6 +217,7 @@ def webhook_delivery_attempt(*, delivery_id: int, manual: bool = False) -> float
             delivery.delivered_at = timezone.now()
             delivery.next_attempt_at = None
         else:
+            platform_event_count("webhook_attempt_failed")
             delay = webhook_retry_delay(delivery.attempts)
             if delay is None or manual:
                 delivery.status = WebhookDelivery.Status.FAILED

@@ -28,6 +28,7 @@ from apps.core.cache import redis_client, tenant_key
 from apps.core.dispatch import dispatch_on_commit
 from apps.core.errors import ApplicationError
 from apps.core.live import store_push_on_commit
+from apps.core.platform_metrics import platform_event_count
 from apps.notifications.services import notification_send
 from apps.recommendations.model_store import artifact_delete, artifact_save
 from apps.recommendations.models import ModelVersion
@@ -39,6 +40,7 @@ from apps.recommendations.training import (
     activation_decision,
     catalog_read,
     interactions_read,
+    recent_window_compare,
     training_window,
 )
 from apps.users.models import User
@@ -52,7 +54,7 @@ _TRAINING_LOCK_CLASS = 7_301  # pg advisory lock class of "one training per stor
 
 
 def default_training_config() -> dict[str, Any]:
-    return TrainingConfig(time_budget_seconds=settings.RECS_TRAINING_TIME_BUDGET_SECONDS).to_dict()
+    return TrainingConfig(search_trials=settings.RECS_TRAINING_SEARCH_TRIALS).to_dict()
 
 
 def _fail_abandoned_trainings() -> None:
@@ -162,8 +164,10 @@ def training_running() -> bool:
 
 def model_version_train(*, version_id: int, precompute: Precompute = "async") -> ModelVersion:
     """Run the training of a `training` version: read the store's events and items, train,
-    evaluate, save the artifact under models/<schema>/<number>/, then mark it `ready` and
-    activate it when it beats popularity (and the active model within the tolerance).
+    evaluate, save the artifact under models/<schema>/<number>/, score it and the active model
+    on the same recent window (`metrics["recent_window"]`), then mark it `ready` and activate it
+    when it beats popularity and is not worse than the active model on that window beyond the
+    tolerance (`activation_decision`).
 
     Progress goes to the store's dashboard group. Any failure marks the version `failed`
     with the error and leaves the active model untouched. The members are notified
@@ -195,6 +199,18 @@ def model_version_train(*, version_id: int, precompute: Precompute = "async") ->
             )
             publish("saving", 92)
             artifact = artifact_save(result.model, schema_name=schema, number=version.number)
+            publish("comparing", 94)
+            window, skipped = recent_window_compare(
+                candidate=result.model,
+                interactions=interactions,
+                catalog=catalog,
+                config=config,
+                active=ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first(),
+            )
+            if window is not None:
+                result.metrics["recent_window"] = window
+            elif skipped:
+                result.metrics["recent_window_skipped"] = skipped
             counts = {
                 "events": len(interactions),
                 "shoppers": int(result.metrics.get("users", 0)),
@@ -278,6 +294,7 @@ def _training_finish(
         version.metrics,
         active_ndcg=active.ndcg if active is not None else None,
         tolerance=settings.RECS_ACTIVATION_TOLERANCE,
+        active_number=active.number if active is not None else None,
     )
     version.activation_note = note
     version.save()
@@ -329,6 +346,7 @@ def _training_fail(*, version_id: int, error: str) -> ModelVersion:
     version.error = error[:5000]
     version.finished_at = timezone.now()
     version.save(update_fields=["status", "error", "finished_at"])
+    platform_event_count("training_failed")
     audit_record(
         action=AuditAction.MODEL_TRAINING_FAILED,
         actor_label=version.started_by_label,

@@ -3,8 +3,9 @@ effect of reading).
 
 A shopper's list is one Redis round trip (an MGET of the store's state token, its catalog
 token, the precomputed top-100 of the version serving the shopper and its re-scored list; the
-shopper's tombstone; their recent events: a list re-scored only when some arrived after the
-version's training, see `fresh`) plus filtering in memory against the
+shopper's tombstone; their newest-event marker: a list re-scored only when some event arrived
+after the version's training, and served from its cache without reading the events while the
+marker has not moved, see `fresh`) plus filtering in memory against the
 store's hidden / out-of-stock items and categories, which each process keeps per store and
 reloads when the catalog token moves. The active version and running experiment are kept per
 process too, reloaded when the state token moves (activation, rollback, experiment start or

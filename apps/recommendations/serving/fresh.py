@@ -6,9 +6,11 @@ arrives in the round trip that reads it, see `shopper.py`). Something new: the m
 the list with those events (`RecommenderModel.recommend_fresh`), items of the "seen" event types
 (a store setting, `Tenant.seen_event_types`) are left out when `exclude_seen` is on, and the
 result is cached under `fresh:u|a:<user_id>` together with a marker of the latest event it
-reflects, so the shopper's next event makes it stale at once (and FRESH_LIST_TTL_SECONDS bounds
-it otherwise). The recent events come from Redis (`apps.catalog.recent`), or PostgreSQL when
-Redis is down.
+reflects (the shopper's `recent-at:` value, read in the serving round trip), so the shopper's
+next event makes it stale at once (and FRESH_LIST_TTL_SECONDS bounds it otherwise), and a list
+still current is served without reading the events: no second round trip. The recent events
+come from Redis (`apps.catalog.recent`), or PostgreSQL when Redis is down (then nothing is
+cached).
 """
 
 from __future__ import annotations
@@ -50,24 +52,26 @@ def seen_since_training(events: Sequence[RecentEvent], types: frozenset[str]) ->
     return {event[0] for event in events if event[1] in types}
 
 
-def fresh_marker(arm: Arm, events: Sequence[RecentEvent]) -> str:
-    """What a re-scored list reflects: the version, the shopper's latest event (and how many
-    are new) and the store's seen-types choice. Any new event changes it."""
-    item, kind, ts, event_id, _value = events[-1]
+def fresh_marker(arm: Arm, latest: bytes) -> str:
+    """What a re-scored list reflects: the version, the shopper's `recent-at:` value (their
+    newest event time and how many events were pushed: any new event changes it, see
+    apps.catalog.recent) and the store's seen-types choice. Known from the serving round
+    trip, so a list still current is served without reading the events."""
     chosen = store_seen_types()
     types = ",".join(sorted(chosen)) if chosen is not None else "default"
-    return f"{arm.version_id}|{len(events)}|{ts!r}|{event_id or ''}|{item}|{kind}|{types}"
+    return f"{arm.version_id}|{latest.decode()}|{types}"
 
 
-def fresh_cached(payload: bytes | None, marker: str) -> tuple[str, list] | None:
-    """(strategy, items) of a cached re-scored list when it reflects `marker`."""
+def fresh_cached(payload: bytes | None, marker: str) -> tuple[str, list, set[str]] | None:
+    """(strategy, items, new items of the seen types) of a cached re-scored list when it
+    reflects `marker`."""
     if payload is None:
         return None
     try:
-        cached_marker, strategy, items = orjson.loads(payload)
+        cached_marker, strategy, items, seen = orjson.loads(payload)
     except (orjson.JSONDecodeError, ValueError, TypeError):
         return None
-    return (strategy, items) if cached_marker == marker else None
+    return (strategy, items, set(seen)) if cached_marker == marker else None
 
 
 def fresh_compute(
@@ -79,12 +83,12 @@ def fresh_compute(
     events: Sequence[RecentEvent],
     exclude: set[str],
     exclude_seen: bool,
-    marker: str,
+    marker: str | None,
 ) -> tuple[str, list[tuple[str, float]]]:
-    """Re-score the shopper's list with their events since training, and cache it under the
-    marker of the latest event. With `exclude_seen`, what the shopper had in training and
-    `exclude` (new items of the store's seen types) are left out; other new items (a view, a
-    repeat-buy purchase) may be listed."""
+    """Re-score the shopper's list with their events since training, and cache it (with
+    `exclude`) under `marker` (`fresh_marker`; None: not cached). With `exclude_seen`, what
+    the shopper had in training and `exclude` (new items of the store's seen types) are left
+    out; other new items (a view, a repeat-buy purchase) may be listed."""
     model = loaded.model
     leave_out = set(model.seen_items(user_id)) | exclude if exclude_seen else set()
     recs = model.recommend_fresh(
@@ -96,7 +100,8 @@ def fresh_compute(
     )
     strategy = recs.strategy + FRESH_SUFFIX
     items = [(item, float(score)) for item, score in recs.items]
-    key = rcache.fresh_key(schema_name, user_id, exclude_seen=exclude_seen)
-    blob = orjson.dumps([marker, strategy, items])
-    rcache.redis_call(lambda r: r.set(key, blob, ex=FRESH_LIST_TTL_SECONDS), None)
+    if marker is not None:
+        key = rcache.fresh_key(schema_name, user_id, exclude_seen=exclude_seen)
+        blob = orjson.dumps([marker, strategy, items, sorted(exclude)])
+        rcache.redis_call(lambda r: r.set(key, blob, ex=FRESH_LIST_TTL_SECONDS), None)
     return strategy, items

@@ -82,7 +82,17 @@ def _new_id() -> str:
     return uuid.uuid4().hex
 
 
-def _log(schema_name: str, served: Served, surface: str, user_id: str, arm: Arm | None) -> None:
+def _log(
+    schema_name: str,
+    served: Served,
+    surface: str,
+    user_id: str,
+    arm: Arm | None,
+    *,
+    session_id: str = "",
+) -> None:
+    """Log the served list; a session's list carries its session, so that only that session's
+    clicks and purchases are attributed to it."""
     impression_log(
         schema_name=schema_name,
         recommendation_id=served.recommendation_id,
@@ -95,4 +105,5 @@ def _log(schema_name: str, served: Served, surface: str, user_id: str, arm: Arm 
         item_ids=[item for item, _ in served.items],
         experiment_id=arm.experiment_id if arm is not None else None,
         arm_id=arm.arm_id if arm is not None else None,
+        session_id=session_id,
     )

@@ -6,8 +6,8 @@ The model folds a vector in from the session's events alone (`recommend_fresh` w
 no shopper can have: ids never contain NUL), falling back to its session / trending list when
 the events name no item it knows; topped up with trending. With `exclude_seen`, items of the
 store's seen event types in the session are left out. Served lists are logged like the others
-(surface `session`); the impression carries no shopper, so attribution accepts any shopper's
-click or purchase carrying the list's `recommendation_id`, as for item lists.
+(surface `session`) with their session: attribution counts a click or purchase carrying the
+list's `recommendation_id` only when it comes from that same session.
 """
 
 from __future__ import annotations
@@ -65,5 +65,5 @@ def recommend_for_session(
         lists = [_db_list(schema, "trending"), _db_list(schema, "popular")]
     served = Served(_new_id(), arm.label, strategy, _filtered(lists, catalog, filters, exclude))
     if log:
-        _log(schema, served, "session", "", arm)
+        _log(schema, served, "session", "", arm, session_id=session_id)
     return served

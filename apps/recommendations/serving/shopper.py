@@ -197,9 +197,19 @@ def recommend_for_shopper(
         payload, cached_list = None, False
     catalog = _catalog(schema, catalog_token)
 
+    # A re-scored list still current (the round trip read its marker): served as it is.
+    fresh_hit = marker = None
+    if (
+        cached_list
+        and not erased
+        and isinstance(latest_event, bytes)
+        and recent_is_new(latest_event, arm.cutoff)
+    ):
+        marker = fresh_marker(arm, latest_event)
+        fresh_hit = fresh_cached(fresh_payload, marker)
     # Events since the version's training (none, without a read, for most shoppers).
     events = []
-    if arm.version_id is not None and not erased:
+    if arm.version_id is not None and not erased and fresh_hit is None:
         events = _events_since_training(schema, arm, user_id, latest_event)
     loaded = None
     seen: frozenset[str] | set[str] = frozenset()
@@ -208,22 +218,19 @@ def recommend_for_shopper(
         loaded = _model(schema, arm)
         if loaded is not None and exclude_seen:
             fresh_exclude = seen_since_training(events, seen_types(loaded))
-    if events and loaded is not None and arm.strategy == "model":
-        marker = fresh_marker(arm, events)
-        hit = fresh_cached(fresh_payload, marker)
-        if hit is not None:
-            strategy, items = hit
-        else:
-            strategy, items = fresh_compute(
-                schema_name=schema,
-                arm=arm,
-                loaded=loaded,
-                user_id=user_id,
-                events=events,
-                exclude=fresh_exclude,
-                exclude_seen=exclude_seen,
-                marker=marker,
-            )
+    if fresh_hit is not None:
+        strategy, items, fresh_exclude = fresh_hit
+    elif events and loaded is not None and arm.strategy == "model":
+        strategy, items = fresh_compute(
+            schema_name=schema,
+            arm=arm,
+            loaded=loaded,
+            user_id=user_id,
+            events=events,
+            exclude=fresh_exclude,
+            exclude_seen=exclude_seen,
+            marker=marker,
+        )
     elif payload is not None and not events:
         strategy, items = orjson.loads(payload)
     else:

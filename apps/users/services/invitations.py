@@ -22,6 +22,7 @@ from apps.notifications.services import notification_send
 from apps.tenants.models import Tenant
 from apps.tenants.selectors import public_url
 from apps.users.models import Invitation, Membership, User
+from apps.users.selectors import store_seats_taken
 from apps.users.services.common import acting_membership, role_clean, store_audit
 
 INVITATION_SALT = "shelfsense.users.invitation"
@@ -58,15 +59,6 @@ def invitation_from_token(token: str) -> Invitation:
             "This invitation link is not valid.", code="invitation_invalid", status_code=404
         )
     return invitation
-
-
-def _seats_taken(tenant: Tenant, now) -> int:
-    """Members plus invitations still waiting for an answer: each holds a seat."""
-    members = Membership.objects.filter(tenant_id=tenant.pk).count()
-    waiting = Invitation.objects.filter(
-        tenant_id=tenant.pk, status=Invitation.Status.PENDING, expires_at__gt=now
-    ).count()
-    return members + waiting
 
 
 @transaction.atomic
@@ -119,7 +111,10 @@ def membership_invite(
         stale.save(update_fields=["status"])
     now = timezone.now()
     plan_limit_check(
-        tenant=tenant, limit="team_seats", in_use=_seats_taken(tenant, now), field="email"
+        tenant=tenant,
+        limit="team_seats",
+        in_use=store_seats_taken(tenant=tenant, now=now),
+        field="email",
     )
     invitation = Invitation.objects.create(
         tenant=tenant,
