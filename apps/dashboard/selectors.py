@@ -242,6 +242,15 @@ def experiment_version_choices() -> list[tuple[str, str]]:
     return choices
 
 
+def item_titles(item_ids) -> dict[str, str]:
+    """item id -> title of the items among `item_ids` that have one."""
+    return dict(
+        Item.objects.filter(item_id__in=set(item_ids))
+        .exclude(title="")
+        .values_list("item_id", "title")
+    )
+
+
 def _with_titles(items: list[tuple[str, float]]) -> list[dict[str, Any]]:
     titles = dict(
         Item.objects.filter(item_id__in=[item for item, _ in items]).values_list("item_id", "title")

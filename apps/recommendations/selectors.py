@@ -10,12 +10,13 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError
 from apps.recommendations.model_store import artifact_dir
 from apps.recommendations.models import Experiment, ModelVersion
+from apps.recommendations.services.common import API_KEY_LABEL_PREFIX
 from ml.model import RecommenderModel
 
 METRIC_COLUMNS = ("ndcg@10", "precision@10", "recall@10", "map@10", "coverage")
@@ -297,3 +298,16 @@ def analytics_summary(*, days: int, currency: str, today: date | None = None) ->
         "currency": currency,
         "by_day": by_day,
     }
+
+
+def trainings_started_today_count() -> int:
+    """Trainings started today (UTC) that count against the plan's trainings a day: those of
+    members and API keys; the demo seed, staff commands and the nightly schedule do not."""
+    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    return (
+        ModelVersion.objects.filter(created_at__gte=midnight)
+        .filter(
+            Q(started_by_id__isnull=False) | Q(started_by_label__startswith=API_KEY_LABEL_PREFIX)
+        )
+        .count()
+    )

@@ -161,3 +161,38 @@ def test_one_stores_plan_never_unlocks_another_stores_features(alpha, beta, subs
     assert "not part of the Free plan" in refused.value.message
     with tenant_context(beta):
         assert Experiment.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "form_marker", "refusal"),
+    [
+        ("/experiments/", 'data-testid="experiment-form"', "A/B tests are not part of the Free"),
+        ("/settings/", 'action="/settings/webhooks/"', "Outgoing webhooks are not part of"),
+    ],
+)
+def test_a_free_store_is_told_before_filling_a_form_it_cannot_submit(
+    alpha, store_client, path, form_marker, refusal
+):
+    with tenant_context(alpha):
+        ModelVersionFactory(number=1, status="ready")
+    owner = MembershipFactory(tenant=alpha, role="owner").user
+    client = store_client(alpha)
+    client.force_login(owner)
+
+    page = client.get(path).content.decode()
+
+    assert refusal in page
+    assert form_marker not in page
+
+
+def test_the_models_page_disables_training_once_the_days_trainings_are_used(alpha, store_client):
+    owner = MembershipFactory(tenant=alpha, role="owner").user
+    with tenant_context(alpha):
+        ModelVersionFactory(number=1, status="failed", started_by_id=owner.pk)
+    client = store_client(alpha)
+    client.force_login(owner)
+
+    page = client.get("/models/").content.decode()
+
+    assert "The Free plan includes 1 training a day, all in use." in page
+    assert 'data-testid="train-button" disabled' in page

@@ -203,3 +203,16 @@ def test_an_audit_date_beyond_the_calendar_is_a_400(alpha, member_client):
 
     assert page.status_code == 400
     assert export.status_code == 400
+
+
+def test_shopper_history_names_items_by_title(alpha, member_client):
+    from apps.catalog.services import events_ingest
+    from tests.factories import event_payload
+
+    with tenant_context(alpha):
+        events_ingest(rows=[event_payload(event_id="h-1", user_id="hist-1")])
+    client, _ = member_client(alpha, "analyst")
+
+    page = client.get("/shoppers/hist-1/").content.decode()
+
+    assert '<a href="/catalog/alpha-only/">Alpha only item</a>' in page

@@ -86,6 +86,7 @@ def shopper_detail(request: HttpRequest, user_id: str) -> HttpResponse:
             "user_id": user_id,
             "profile": profile,
             "history": history,
+            "titles": selectors.item_titles(event.item_id for event in history),
             "recommendations_ready": selectors.recommendations_ready(),
             **(
                 selectors.shopper_recommendations(user_id=user_id)

@@ -8,6 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from apps.billing.entitlements import plan_limit_offer
 from apps.core.errors import ApplicationError, error_body
 from apps.core.negotiation import wants_json
 from apps.dashboard import selectors
@@ -24,6 +25,11 @@ def models_page(request: HttpRequest) -> HttpResponse:
         {
             **selectors.model_versions_page(),
             "can_train": can(request.membership.role, "train_models"),
+            "train_refusal": plan_limit_offer(
+                tenant=request.tenant,
+                limit="trainings_per_day",
+                in_use=recommendation_selectors.trainings_started_today_count(),
+            ),
         },
     )
 

@@ -17,7 +17,7 @@ import orjson
 import redis
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -32,8 +32,9 @@ from apps.core.platform_metrics import platform_event_count
 from apps.notifications.services import notification_send
 from apps.recommendations.model_store import artifact_delete, artifact_save
 from apps.recommendations.models import ModelVersion
+from apps.recommendations.selectors import trainings_started_today_count
 from apps.recommendations.services.activation import active_version_swap
-from apps.recommendations.services.common import API_KEY_LABEL_PREFIX, MODELS_LINK, store_schema
+from apps.recommendations.services.common import MODELS_LINK, store_schema
 from apps.recommendations.services.precompute import Precompute
 from apps.recommendations.training import (
     ProgressPublisher,
@@ -88,14 +89,10 @@ def model_version_start(
     `plan_upgrade_required` when today's trainings (UTC) already reach the plan's limit."""
     schema = store_schema()
     if plan_limited:
-        midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-        # Only what members and API keys started counts: the demo seed, staff commands and
-        # the nightly schedule do not use up a store's trainings.
-        started_today = ModelVersion.objects.filter(created_at__gte=midnight).filter(
-            Q(started_by_id__isnull=False) | Q(started_by_label__startswith=API_KEY_LABEL_PREFIX)
-        )
         plan_limit_check(
-            tenant=connection.tenant, limit="trainings_per_day", in_use=started_today.count()
+            tenant=connection.tenant,
+            limit="trainings_per_day",
+            in_use=trainings_started_today_count(),
         )
     try:
         clean = TrainingConfig.from_dict({**default_training_config(), **(config or {})}).to_dict()
