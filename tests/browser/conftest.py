@@ -26,6 +26,7 @@ from django.test import override_settings
 from django_tenants.utils import tenant_context
 
 from apps.core.cache import redis_client
+from apps.tenants.hosts import forget_tenant_hosts
 from apps.users.models import Membership, User
 from apps.users.services import membership_invite
 from tests.factories import api_key_for, subscribe_store
@@ -121,6 +122,9 @@ def live_store(django_db_setup, django_db_blocker, tmp_path_factory):
                 client.delete(redis_key)
         connection.set_schema_to_public()
         tenant.delete(force_drop=True)
+        # Every browser module makes a store of this slug again, on this process: its
+        # host must not resolve to the deleted one from the process's short host cache.
+        forget_tenant_hosts()
         User.objects.filter(pk__in=[owner.pk, analyst.pk]).delete()
     connections.settings["default"]["CONN_MAX_AGE"] = max_age
     overrides.disable()
