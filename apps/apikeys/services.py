@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from apps.apikeys import cache, publishable_cache
-from apps.apikeys.keys import PUBLISHABLE_MARKER, key_generate, key_hash
+from apps.apikeys.keys import KEY_MARKER, PUBLISHABLE_MARKER, key_generate, key_hash
 from apps.apikeys.models import ApiKey, IdentitySecret
 from apps.audit.actions import AuditAction
 from apps.audit.services import audit_record
@@ -60,6 +60,52 @@ def _clean_scopes(scopes: Iterable[str]) -> list[str]:
     return sorted(cleaned, key=VALID_SCOPES.index)
 
 
+def _clean_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError("A key name is required.", fields={"name": ["required"]})
+    if len(name) > 100:
+        raise ApplicationError(
+            "A key name has at most 100 characters.", fields={"name": ["too long"]}
+        )
+    return name
+
+
+def _key_store(
+    schema: str,
+    *,
+    marker: str,
+    fields: dict,
+    audit: dict,
+    acting_user: User | None,
+    actor_label: str,
+    request: HttpRequest | None,
+) -> tuple[ApiKey, str]:
+    """The one way a key is made, whatever its kind: a fresh unique prefix, only the hash
+    stored, audited as `api_key.created` (name, prefix, `audit`; never the secret)."""
+    prefix, plaintext = key_generate(marker)
+    while ApiKey.objects.filter(prefix=prefix).exists():
+        prefix, plaintext = key_generate(marker)
+    api_key = ApiKey.objects.create(
+        prefix=prefix,
+        secret_hash=key_hash(plaintext),
+        created_by_id=acting_user.pk if acting_user is not None else None,
+        **fields,
+    )
+    audit_record(
+        action=AuditAction.API_KEY_CREATED,
+        acting_user=acting_user,
+        actor_label=actor_label,
+        target_type="api_key",
+        target_id=str(api_key.pk),
+        details={"name": fields["name"], "prefix": prefix, **audit},
+        request=request,
+    )
+    # A cached "no such key" for this prefix must not outlive the creation.
+    transaction.on_commit(lambda: cache.local_forget(schema, prefix))
+    return api_key, plaintext
+
+
 @transaction.atomic
 def api_key_create(
     *,
@@ -78,13 +124,7 @@ def api_key_create(
     or an expiry that is naive or not in the future.
     """
     schema = _require_store_schema()
-    name = (name or "").strip()
-    if not name:
-        raise ApplicationError("A key name is required.", fields={"name": ["required"]})
-    if len(name) > 100:
-        raise ApplicationError(
-            "A key name has at most 100 characters.", fields={"name": ["too long"]}
-        )
+    name = _clean_name(name)
     clean_scopes = _clean_scopes(scopes)
     if expires_at is not None:
         if timezone.is_naive(expires_at):
@@ -95,34 +135,18 @@ def api_key_create(
             raise ApplicationError(
                 "The expiry must be in the future.", fields={"expires_at": ["in the past"]}
             )
-    prefix, plaintext = key_generate()
-    while ApiKey.objects.filter(prefix=prefix).exists():
-        prefix, plaintext = key_generate()
-    api_key = ApiKey.objects.create(
-        name=name,
-        prefix=prefix,
-        secret_hash=key_hash(plaintext),
-        scopes=clean_scopes,
-        expires_at=expires_at,
-        created_by_id=acting_user.pk if acting_user is not None else None,
-    )
-    audit_record(
-        action=AuditAction.API_KEY_CREATED,
-        acting_user=acting_user,
-        actor_label=actor_label,
-        target_type="api_key",
-        target_id=str(api_key.pk),
-        details={
-            "name": name,
-            "prefix": prefix,
+    return _key_store(
+        schema,
+        marker=KEY_MARKER,
+        fields={"name": name, "scopes": clean_scopes, "expires_at": expires_at},
+        audit={
             "scopes": clean_scopes,
             "expires_at": expires_at.isoformat() if expires_at else None,
         },
+        acting_user=acting_user,
+        actor_label=actor_label,
         request=request,
     )
-    # A cached "no such key" for this prefix must not outlive the creation.
-    transaction.on_commit(lambda: cache.local_forget(schema, prefix))
-    return api_key, plaintext
 
 
 @transaction.atomic
@@ -290,43 +314,24 @@ def publishable_key_create(
     plaintext); stored hashed like secret keys. Audited as `api_key.created` with kind
     `publishable` and the origins. Raises ApplicationError naming `name` or `allowed_origins`."""
     schema = _require_store_schema()
-    name = (name or "").strip()
-    if not name:
-        raise ApplicationError("A key name is required.", fields={"name": ["required"]})
-    if len(name) > 100:
-        raise ApplicationError(
-            "A key name has at most 100 characters.", fields={"name": ["too long"]}
-        )
+    name = _clean_name(name)
     origins = origins_clean(allowed_origins)
-    prefix, plaintext = key_generate(PUBLISHABLE_MARKER)
-    while ApiKey.objects.filter(prefix=prefix).exists():
-        prefix, plaintext = key_generate(PUBLISHABLE_MARKER)
-    api_key = ApiKey.objects.create(
-        name=name,
-        kind=ApiKey.Kind.PUBLISHABLE,
-        allowed_origins=origins,
-        prefix=prefix,
-        secret_hash=key_hash(plaintext),
-        scopes=[ApiKey.Scope.RECOMMEND],
-        created_by_id=acting_user.pk if acting_user is not None else None,
-    )
-    audit_record(
-        action=AuditAction.API_KEY_CREATED,
-        acting_user=acting_user,
-        actor_label=actor_label,
-        target_type="api_key",
-        target_id=str(api_key.pk),
-        details={
+    created = _key_store(
+        schema,
+        marker=PUBLISHABLE_MARKER,
+        fields={
             "name": name,
-            "prefix": prefix,
             "kind": ApiKey.Kind.PUBLISHABLE,
             "allowed_origins": origins,
+            "scopes": [ApiKey.Scope.RECOMMEND],
         },
+        audit={"kind": ApiKey.Kind.PUBLISHABLE, "allowed_origins": origins},
+        acting_user=acting_user,
+        actor_label=actor_label,
         request=request,
     )
-    transaction.on_commit(lambda: cache.local_forget(schema, prefix))
     transaction.on_commit(lambda: publishable_cache.origins_forget(schema))
-    return api_key, plaintext
+    return created
 
 
 IDENTITY_SECRET_MARKER = "ss_idv_"  # noqa: S105 (the visible marker, not a secret)
