@@ -9,7 +9,11 @@ request needs (the ceiling of the ratio for an endpoint that reads Redis); and `
 probe the first middleware answers before tenant resolution. All are loaded alike: wrk builds
 each request in Lua with a random shopper id and sends the same headers.
 
-Target: p95 <= 10 ms at >= 1,500 req/s on 2 cores, and >= 0.6 x the bare view's req/s.
+Target: p95 <= 10 ms at >= 1,500 req/s on 2 cores, and >= 0.6 x the bare view's req/s. The
+same request through a placement with three rules (`placement=three`: a price filter, an
+on-sale boost x1.5 and at most 3 items per category, as bench/placements.py's "three"; the
+seeded movies get log-normal prices and one in ten is on sale) is measured next to it, with the
+same p95 and req/s targets (issue 16).
 `--protocol issue15` runs instead the pinned protocol of issue 15 (bench/_serving_issue15.py:
 1,143 shoppers, integration filters, a background event writer; p99 <= 15 ms, >= 0.30 x
 /healthz), followed by the bare view + 1 MGET floor, whose ratio to /healthz is what any
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import math
 import os
 import random
 import re
@@ -90,12 +95,14 @@ from django_tenants.utils import tenant_context  # noqa: E402
 from apps.apikeys.services import api_key_create  # noqa: E402
 from apps.catalog.services import events_ingest, items_upsert  # noqa: E402
 from apps.core.cache import redis_client  # noqa: E402
+from apps.merchandising.services import placement_create  # noqa: E402
 from apps.recommendations import services  # noqa: E402
 from apps.tenants.models import Tenant  # noqa: E402
 from apps.tenants.selectors import store_domain  # noqa: E402
 from apps.tenants.services import tenant_create  # noqa: E402
 from bench._server import free_port, start_server, stop_server  # noqa: E402
 from bench._serving_issue15 import run_protocol, seed_synthetic  # noqa: E402
+from bench.placements import PLACEMENTS  # noqa: E402
 from ml.datasets.movielens import iter_ml100k_items, iter_ml100k_ratings  # noqa: E402
 
 DATASETS = ROOT / ".data" / "datasets"
@@ -107,9 +114,13 @@ TRAINING = {"search": False, "time_budget_seconds": 1}
 LUA_REQUEST = """
 local shoppers = %d
 request = function()
-  return wrk.format(nil, "%s" .. math.random(1, shoppers) .. "?k=10")
+  return wrk.format(nil, "%s" .. math.random(1, shoppers) .. "%s")
 end
 """
+# The issue 16 placement: a price filter, an on-sale boost and a per-category cap (the same
+# rules as bench/placements.py's "three"), on the same cached personal lists.
+PLACEMENT = "three"
+QUERIES = {"recs": "?k=10", "placement": f"?k=10&placement={PLACEMENT}"}
 RECS_PATH = "/api/v1/recommendations/users/"
 LUA_DONE = """
 done = function(summary, latency, requests)
@@ -127,7 +138,17 @@ def _seed(tenant: Tenant, synthetic: bool = False) -> list[str]:
     issue15 protocol); returns the shoppers."""
     items = list(iter_ml100k_items(DATASETS))
     ratings = list(iter_ml100k_ratings(DATASETS))
-    items_upsert(rows=[{"item_id": i, "title": t, "categories": g} for i, t, g, _ in items])
+    # Prices log-normal around 40 and one item in ten on sale, as in bench/placements.py, so
+    # the placement's rules have something to act on.
+    rng = random.Random(16)
+    items_upsert(
+        rows=[
+            {"item_id": i, "title": t, "categories": g,
+             "price": round(rng.lognormvariate(math.log(40), 0.8), 2),
+             "attributes": {"on_sale": True} if rng.random() < 0.10 else {}}
+            for i, t, g, _ in items
+        ]
+    )  # fmt: skip
     shift = int(timezone.now().timestamp()) - max(r[3] for r in ratings) - 60
     for start in range(0, len(ratings), 10_000):
         events_ingest(
@@ -233,7 +254,7 @@ def run(
         worker_class=args.worker_class if kind == "gunicorn" else None,
         root=root,
     )
-    paths = {"recs": RECS_PATH}
+    paths = {"recs": RECS_PATH, "placement": RECS_PATH}
     if has_floors:
         paths |= {"bare": BARE_VIEW, "bare_redis": BARE_REDIS_VIEW}
     results = {}
@@ -264,13 +285,14 @@ def run(
         if shutil.which("wrk"):
             for name, path in paths.items():
                 script = Path(tempfile.mkstemp(suffix=".lua")[1])
-                script.write_text(LUA_REQUEST % (len(shoppers), path) + LUA_DONE)
+                query = QUERIES.get(name, "?k=10")
+                script.write_text(LUA_REQUEST % (len(shoppers), path, query) + LUA_DONE)
                 results[name] = _wrk(port, host, str(script), key, args)
             results["probe"] = _wrk(port, host, "/healthz", None, args)
             tool = "wrk"
         else:
             for name, path in paths.items():
-                shopper_paths = [f"{path}{u}?k=10" for u in shoppers]
+                shopper_paths = [f"{path}{u}{QUERIES.get(name, '?k=10')}" for u in shoppers]
                 results[name] = _python_load(port, host, shopper_paths, key, args)
             results["probe"] = _python_load(port, host, ["/healthz"], None, args)
             tool = "python threads"
@@ -286,6 +308,7 @@ def run(
     print(f"{'endpoint':<50}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")
     names = {
         "recs": "GET /recommendations/users/{id} (cached)",
+        "placement": f"  same, placement={PLACEMENT} (3 rules)",
         "bare": f"GET {BARE_VIEW}{{id}} (bare Django view)",
         "bare_redis": f"GET {BARE_REDIS_VIEW}{{id}} (bare view + 1 MGET)",
         "probe": "GET /healthz (probe, first middleware)",
@@ -300,6 +323,12 @@ def run(
     line = f"ratio to the bare view: {ratio:.2f}"
     if "bare_redis" in results:
         line += f" (bare view + 1 MGET: {results['bare_redis']['rps'] / floor['rps']:.2f})"
+    if "placement" in results:
+        placed = results["placement"]
+        placed_ok = placed["p95"] <= 10 and placed["rps"] >= 1500
+        print(f"placement={PLACEMENT}: {placed['rps'] / recs['rps']:.2f}x the plain request's "
+              f"req/s; issue 11's targets (p95<=10ms, >=1500 req/s): "
+              f"{'met' if placed_ok else 'NOT met'}")  # fmt: skip
     print(f"{line}  target (p95<=10ms, >=1500 req/s, >=0.6x): {'met' if ok else 'NOT met'}  "
           f"load: {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
 
@@ -359,6 +388,7 @@ def main() -> None:
             print(f"precompute: {report.shoppers} shoppers in {report.seconds:.2f}s = "
                   f"{report.per_second:,.0f} shoppers/s (end to end: model, encode, Redis)",
                   flush=True)  # fmt: skip
+            placement_create(name=PLACEMENT, scenario="personal", rules=PLACEMENTS[PLACEMENT])
             _, key = api_key_create(name="bench", scopes=["recommend"], actor_label="bench")
             _, ingest_key = api_key_create(name="writer", scopes=["ingest"], actor_label="bench")
         runs = []

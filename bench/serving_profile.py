@@ -35,13 +35,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+import bench.serving as bench  # noqa: E402, I001  (first: sets the server's environment, django.setup())
 import redis  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.db.backends.utils import CursorWrapper  # noqa: E402
 from django_tenants.utils import tenant_context  # noqa: E402
 
-import bench.serving as bench  # noqa: E402  (sets the server's environment, django.setup())
 from apps.apikeys.services import api_key_create  # noqa: E402
 from apps.core.cache import redis_client  # noqa: E402
 from apps.recommendations import services  # noqa: E402

@@ -3,9 +3,13 @@
 The rule that moved an item wins (`pinned`, `boosted_by`), else its source: the top-up is
 `popular`; a scenario's candidates are `similar_to` / `bought_together` the page's item,
 `buy_again` with the shopper's usual gap, `trending_in_category`, `popular` (a popularity
-list), and for a model's personal or session list `similar_to` the shopper's recent item the
-candidate is closest to (item vectors of the serving model, ml.explain.closest_recent) when one
-is close enough, else `personal_taste`.
+list). A model's personal list carries the reasons its ranking stored with it (cached with the
+list, see ml.explain.ListReasons): the candidate source — `similar_to` / `bought_together` one
+of the shopper's recent items, `buy_again`, `popular`, `trending_in_category`, or for the
+model's own candidates `similar_to` the recent item they are closest to when one is close
+enough, else `personal_taste`; an item the list did not hold came from the popularity top-up.
+Lists without stored reasons (cold-start sessions) get the closest recent item computed here
+(ml.explain.closest_recent).
 """
 
 from __future__ import annotations
@@ -102,6 +106,31 @@ def _buy_again_gaps(user_id: str, items: list[str]) -> dict[str, dict[str, Any]]
     return out
 
 
+def _decoded(stored: list, facts: dict) -> dict[str, Any]:
+    """A stored reason (ml.explain.ListReasons.encoded) as the API's reason object."""
+    kind = stored[0]
+    if kind in ("similar_to", "bought_together"):
+        return {"type": kind, "item_id": stored[1]}
+    if kind == "buy_again":
+        return {"type": kind, "usual_gap_days": stored[1] if len(stored) > 1 else None}
+    if kind == "trending_in_category":
+        return {"type": kind, "category": facts.get("category")}
+    return {"type": kind}
+
+
+def _from_stored(items: list[str], stored: dict[str, list]) -> dict[str, dict[str, Any]]:
+    trending = [i for i in items if i in stored and stored[i][0] == "trending_in_category"]
+    facts = item_facts.store_facts().lookup(trending) if trending else {}
+    out: dict[str, dict[str, Any]] = {}
+    for i in items:
+        if i not in stored:
+            out[i] = {"type": "popular"}  # the serving top-up, not the ranked list
+            continue
+        fact = facts.get(i)
+        out[i] = _decoded(stored[i], {"category": fact.primary_category if fact else None})
+    return out
+
+
 def reasons(
     placed: list[Placed],
     *,
@@ -110,11 +139,15 @@ def reasons(
     user_id: str = "",
     item_id: str = "",
     session_id: str = "",
+    stored: dict[str, list] | None = None,
 ) -> list[dict[str, Any]]:
-    """One reason per item of `placed` (see the module docstring)."""
+    """One reason per item of `placed` (see the module docstring). `stored`: the reasons the
+    served list was cached with (Served.stored_reasons), by item id."""
     sources_needed = [p.item_id for p in placed if p.origin == "candidate"]
     source: dict[str, dict[str, Any]] = {}
-    if scenario == "similar":
+    if stored:
+        source = _from_stored(sources_needed, stored)
+    elif scenario == "similar":
         source = {i: {"type": "similar_to", "item_id": item_id} for i in sources_needed}
     elif scenario == "bought-together":
         source = {i: {"type": "bought_together", "item_id": item_id} for i in sources_needed}

@@ -290,6 +290,7 @@ def serve(
             user_id=user_id,
             item_id=item_id,
             session_id=session_id,
+            stored=served.stored_reasons(),
         )
         items = [
             {"item_id": p.item_id, "score": p.score, "reason": reason}

@@ -17,11 +17,13 @@ class Recommendations:
     """A ranked list of ``(item_id, score)`` plus the strategy that produced it.
 
     Behaves like the list of items for iteration, ``len`` and indexing, so callers that only
-    need the items can ignore ``strategy``.
+    need the items can ignore ``strategy``. ``reasons``, when the ranking gave them, holds one
+    reason per item in :meth:`~ml.explain.ListReasons.encoded`'s compact form.
     """
 
     items: list[tuple[str, float]]
     strategy: str
+    reasons: list[list] | None = None
 
     def __iter__(self):
         return iter(self.items)

@@ -89,15 +89,17 @@ class FreshServing:
             )
         k = max(0, min(int(k), self.n_items))
         wide = min(self.n_items, k + len(always))
-        got, scores = self._rank_state(state, wide, exclude_seen)
+        got, scores, reasons = self._rank_state(state, wide, exclude_seen, explain=True)
         names = self._item_objects
-        out: list[tuple[str, float]] = []
-        for i, s in zip(got[0].tolist(), scores[0].tolist(), strict=True):
-            if len(out) >= k:
-                break
-            if i >= 0 and i not in always:
-                out.append((names[i], s))
-        return Recommendations(out, self.strategy)
+        kept = [
+            j
+            for j, i in enumerate(got[0].tolist())
+            if i >= 0 and i not in always
+        ][:k]  # fmt: skip
+        items, values = got[0].tolist(), scores[0].tolist()
+        out = [(names[items[j]], values[j]) for j in kept]
+        why = reasons.encoded(0, items, names)
+        return Recommendations(out, self.strategy, [why[j] for j in kept])
 
     # ------------------------------------------------------------------ helpers
     def _parse_new_events(

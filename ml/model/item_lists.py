@@ -31,8 +31,8 @@ class ItemLists:
         """
         u = self.user_index.get(str(user_id))
         if u is not None:
-            items = self.recommend_for_users([str(user_id)], k=k, exclude_seen=exclude_seen)[0]
-            return Recommendations(items, self.strategy)
+            items, reasons = self.explained_lists([str(user_id)], k=k, exclude_seen=exclude_seen)[0]
+            return Recommendations(items, self.strategy, reasons)
         recent = [i for i in self.item_index.lookup(recent_item_ids or []).tolist() if i >= 0]
         if not recent:
             return Recommendations(self._global_list(self._trend_order, "trending", k), "trending")

@@ -1,25 +1,30 @@
-"""Explanations of a trained model's personal list: `similar_to` names the shopper's recent
-item the candidate is closest to (cosine of the model's item vectors, at least
-ml.explain.MIN_SIMILARITY, the most similar of the recent items), else `personal_taste`."""
+"""Explanations of a trained model's personal list come from what put each item there: its
+candidate source, stored with the cached list (ml.explain.ListReasons). A model candidate is
+`similar_to` the shopper's recent item it is closest to (cosine of the model's item vectors, at
+least ml.explain.MIN_SIMILARITY), else `personal_taste`; a neighbour or bought-together
+candidate names the recent item whose neighbours brought it."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import numpy as np
+import orjson
 import pytest
 from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from apps.catalog.recent import recent_from_database
+from apps.core.cache import redis_client
+from apps.recommendations import cache as rcache
 from apps.recommendations.model_store import models
 from apps.recommendations.movielens import movielens_ingest, movielens_read
 from apps.tenants.models import Tenant
 from apps.tenants.services import tenant_create
 from ml.explain import MIN_SIMILARITY
+from ml.model.state import stored_state
 from tests.factories import subscribe_store
-from tests.recommendations.conftest import clear_store_keys, train_now
+from tests.recommendations.conftest import SUBSET_USERS, clear_store_keys, train_now
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -35,11 +40,13 @@ def trained(django_db_setup, django_db_blocker, tmp_path_factory):
         subscribe_store(store, "growth")
         with tenant_context(store):
             movielens_ingest(
-                movielens_read(max_user=60),
+                movielens_read(max_user=SUBSET_USERS),
                 item_prefix="m",
                 newest_at=timezone.now() - timedelta(hours=1),
             )
             version = train_now()
+            # A model the explanations are about: active, with vectors and a re-ranker.
+            assert version.status == "active" and version.strategy == "als+rerank"
         connection.set_schema_to_public()
     yield store, version
     with django_db_blocker.unblock():
@@ -51,7 +58,7 @@ def trained(django_db_setup, django_db_blocker, tmp_path_factory):
     media.disable()
 
 
-def test_each_model_item_is_explained_by_its_closest_recent_item(trained, api):
+def test_each_item_is_explained_by_the_source_that_put_it_in_the_list(trained, api):
     store, version = trained
 
     response = api(store).get("/api/v1/recommendations/users/7?explain=true&k=20")
@@ -59,25 +66,67 @@ def test_each_model_item_is_explained_by_its_closest_recent_item(trained, api):
     assert response.status_code == 200
     rows = response.json()["items"]
     assert len(rows) == 20
-    # What the shopper did last (5 distinct items, oldest first) and the model's vectors.
-    with tenant_context(store):
-        events = recent_from_database("7", 0.0)
-    recent: list[str] = []
-    for event in reversed(events):
-        if event[0] not in recent:
-            recent.append(event[0])
-    recent = list(reversed(recent[:5]))
     model = models.get(store.schema_name, version.pk, version.artifact_path).model
+    u = model.user_index.get("7")
+    ids = model.item_index.ids
+    recent = [int(i) for i in stored_state(model, np.array([u])).recent[0] if i >= 0]
+    trending_head = set(model._trend_order[: model.serving.trending_candidates].tolist())
     unit = model.item_unit
-    index = model.item_index
-    expected = []
+
+    def cosine(a: int, b: int) -> float:
+        return float(unit[a] @ unit[b])
+
     for row in rows:
-        sims = [float(unit[index.get(row["item_id"])] @ unit[index.get(r)]) for r in recent]
-        best = max(range(len(recent)), key=lambda n: (sims[n], n))
-        if sims[best] >= MIN_SIMILARITY:
-            expected.append({"type": "similar_to", "item_id": recent[best]})
+        item, reason = model.item_index.get(row["item_id"]), row["reason"]
+        if reason["type"] == "similar_to":
+            anchor = model.item_index.get(reason["item_id"])
+            assert anchor in recent
+            close = [r for r in recent if r != item]
+            closest = max(close, key=lambda r: (cosine(item, r), -recent.index(r)))
+            assert item in model.arrays["nbr_ids"][anchor] or (
+                anchor == closest and cosine(item, anchor) >= MIN_SIMILARITY
+            )
+        elif reason["type"] == "bought_together":
+            anchor = model.item_index.get(reason["item_id"])
+            assert anchor in recent
+            assert item in model.arrays["cooc_top"][anchor]
+        elif reason["type"] == "personal_taste":
+            assert all(cosine(item, r) < MIN_SIMILARITY for r in recent if r != item)
+        elif reason["type"] == "trending_in_category":
+            assert item in trending_head
         else:
-            expected.append({"type": "personal_taste"})
-    assert [row["reason"] for row in rows] == expected
-    assert any(reason["type"] == "similar_to" for reason in expected)
+            assert reason == {"type": "popular"}
+    kinds = {row["reason"]["type"] for row in rows}
+    assert len(kinds) >= 2, kinds
+    assert "similar_to" in kinds
     assert np.isfinite([row["score"] for row in rows]).all()
+    assert all(str(ids[model.item_index.get(row["item_id"])]) == row["item_id"] for row in rows)
+
+
+def test_reasons_are_stored_with_the_cached_list_and_served_from_it(trained, api):
+    store, version = trained
+    key = rcache.list_key(store.schema_name, version.pk, "7", exclude_seen=True)
+    strategy, items, reasons = orjson.loads(redis_client().get(key))
+    stored = dict(zip([item for item, _ in items], reasons, strict=True))
+    assert len(reasons) == len(items) == 100
+
+    rows = api(store).get("/api/v1/recommendations/users/7?explain=true&k=20").json()["items"]
+
+    for row in rows:
+        compact = stored[row["item_id"]]
+        assert row["reason"]["type"] == compact[0]
+        if compact[0] in ("similar_to", "bought_together"):
+            assert row["reason"]["item_id"] == compact[1]
+    # The cached reasons are what is served: rewrite one and the API says so.
+    first = rows[0]["item_id"]
+    other = next(item for item, _ in items if item != first)
+    rewritten = [
+        ["bought_together", other] if item == first else reason
+        for (item, _), reason in zip(items, reasons, strict=True)
+    ]
+    redis_client().set(key, orjson.dumps([strategy, items, rewritten]))
+    try:
+        again = api(store).get("/api/v1/recommendations/users/7?explain=true&k=20").json()
+        assert again["items"][0]["reason"] == {"type": "bought_together", "item_id": other}
+    finally:
+        redis_client().set(key, orjson.dumps([strategy, items, reasons]))

@@ -78,16 +78,18 @@ def test_events_change_the_next_answer(stores, recs_client, django_capture_on_co
     )
     after = client.get(LIST.format(21, 20)).json()
 
-    # then the list is re-scored with those events, and cached for their latest one
+    # then the list is re-scored with those events, and cached (with each item's reason) for
+    # their latest one
     assert after["strategy"] == before["strategy"] + "+fresh"
     assert after["items"] != before["items"]
-    marker, strategy, cached, seen = orjson.loads(
+    marker, strategy, cached, reasons, seen = orjson.loads(
         redis_client().get(rcache.fresh_key(stores.a.schema_name, "21"))
     )
     latest = redis_client().get(recent_latest_key("21", schema_name=stores.a.schema_name))
     assert strategy == after["strategy"]
     assert [item for item, _ in cached[:20]] == [row["item_id"] for row in after["items"]]
     assert marker.endswith(f"|{latest.decode()}|default")
+    assert len(reasons) == len(cached) and all(reason[0] for reason in reasons)
     assert seen == []  # views are not of the "seen" types
 
 

@@ -105,10 +105,10 @@ def test_a_miss_is_computed_and_fills_the_cache(stores, recs_client):
     response = recs_client(stores.a).get("/api/v1/recommendations/users/12?k=5")
 
     assert response.status_code == 200
-    strategy, cached = orjson.loads(redis_client().get(key))
+    strategy, cached, reasons = orjson.loads(redis_client().get(key))
     assert strategy == response.json()["strategy"]
     assert [item for item, _ in cached[:5]] == items_of(response)
-    assert len(cached) == 100
+    assert len(cached) == len(reasons) == 100
 
 
 def test_unknown_shopper_gets_a_cold_start_list_not_a_404(stores, recs_client):

@@ -72,10 +72,10 @@ def recommendations_precompute(
         batch = user_ids[start : start + PRECOMPUTE_BATCH]
         pipe = client.pipeline(transaction=False)
         for exclude_seen in variants:
-            lists = model.recommend_for_users(batch, k=100, exclude_seen=exclude_seen)
-            for user_id, items in zip(batch, lists, strict=True):
+            lists = model.explained_lists(batch, k=100, exclude_seen=exclude_seen)
+            for user_id, (items, reasons) in zip(batch, lists, strict=True):
                 key = rcache.list_key(schema, version.pk, user_id, exclude_seen=exclude_seen)
-                pipe.set(key, orjson.dumps([strategy, items]), ex=ttl)
+                pipe.set(key, orjson.dumps([strategy, items, reasons]), ex=ttl)
         try:
             pipe.execute()
         except redis.RedisError:

@@ -62,16 +62,18 @@ def fresh_marker(arm: Arm, latest: bytes) -> str:
     return f"{arm.version_id}|{latest.decode()}|{types}"
 
 
-def fresh_cached(payload: bytes | None, marker: str) -> tuple[str, list, set[str]] | None:
-    """(strategy, items, new items of the seen types) of a cached re-scored list when it
-    reflects `marker`."""
+def fresh_cached(
+    payload: bytes | None, marker: str
+) -> tuple[str, list, list | None, set[str]] | None:
+    """(strategy, items, their reasons, new items of the seen types) of a cached re-scored list
+    when it reflects `marker`."""
     if payload is None:
         return None
     try:
-        cached_marker, strategy, items, seen = orjson.loads(payload)
+        cached_marker, strategy, items, reasons, seen = orjson.loads(payload)
     except (orjson.JSONDecodeError, ValueError, TypeError):
         return None
-    return (strategy, items, set(seen)) if cached_marker == marker else None
+    return (strategy, items, reasons, set(seen)) if cached_marker == marker else None
 
 
 def fresh_compute(
@@ -84,11 +86,12 @@ def fresh_compute(
     exclude: set[str],
     exclude_seen: bool,
     marker: str | None,
-) -> tuple[str, list[tuple[str, float]]]:
-    """Re-score the shopper's list with their events since training, and cache it (with
-    `exclude`) under `marker` (`fresh_marker`; None: not cached). With `exclude_seen`, what
-    the shopper had in training and `exclude` (new items of the store's seen types) are left
-    out; other new items (a view, a repeat-buy purchase) may be listed."""
+) -> tuple[str, list[tuple[str, float]], list | None]:
+    """Re-score the shopper's list with their events since training, and cache it with its
+    reasons (and `exclude`) under `marker` (`fresh_marker`; None: not cached). With
+    `exclude_seen`, what the shopper had in training and `exclude` (new items of the store's
+    seen types) are left out; other new items (a view, a repeat-buy purchase) may be listed.
+    Returns (strategy, items, reasons)."""
     model = loaded.model
     leave_out = set(model.seen_items(user_id)) | exclude if exclude_seen else set()
     recs = model.recommend_fresh(
@@ -102,6 +105,6 @@ def fresh_compute(
     items = [(item, float(score)) for item, score in recs.items]
     if marker is not None:
         key = rcache.fresh_key(schema_name, user_id, exclude_seen=exclude_seen)
-        blob = orjson.dumps([marker, strategy, items, sorted(exclude)])
+        blob = orjson.dumps([marker, strategy, items, recs.reasons, sorted(exclude)])
         rcache.redis_call(lambda r: r.set(key, blob, ex=FRESH_LIST_TTL_SECONDS), None)
-    return strategy, items
+    return strategy, items, recs.reasons

@@ -19,10 +19,22 @@ from apps.recommendations.serving.state import (
 
 @dataclass
 class Served:
+    """A served list. `ranked`: the (items, reasons) list it was cut from, as cached with its
+    reasons (ml.explain.ListReasons.encoded's compact form), for explanations; None when that
+    list carries none (popularity fallbacks, cold-start lists)."""
+
     recommendation_id: str
     model_version: str
     strategy: str
     items: list[tuple[str, float]]
+    ranked: tuple[list, list] | None = None
+
+    def stored_reasons(self) -> dict[str, list]:
+        """Item id → its stored reason (empty without any); built on demand, off the hot path."""
+        if self.ranked is None:
+            return {}
+        items, reasons = self.ranked
+        return {item[0]: reason for item, reason in zip(items, reasons, strict=False)}
 
     def as_dict(self) -> dict[str, object]:
         return {

@@ -52,24 +52,25 @@ def _compute_user_list(
     user_id: str,
     exclude_seen: bool,
     recent: list[str] | None = None,
-) -> tuple[str, list[tuple[str, float]], bool]:
-    """(strategy, top-100, shopper known to the model) computed from the model. `recent`: the
-    session of a shopper the model must treat as unknown (read from PostgreSQL otherwise)."""
+) -> tuple[str, list[tuple[str, float]], list | None, bool]:
+    """(strategy, top-100, their reasons or None, shopper known to the model) computed from
+    the model. `recent`: the session of a shopper the model must treat as unknown (read from
+    PostgreSQL otherwise)."""
     model = loaded.model
     known = model.user_index.get(user_id) is not None
     if arm.strategy == "trending":
-        return "trending", loaded.order("trending")[: LIST_SIZE * 2], known
+        return "trending", loaded.order("trending")[: LIST_SIZE * 2], None, known
     if arm.strategy == "popularity":
         recs = model.with_strategy("popularity").recommend_for_user(
             user_id, k=LIST_SIZE, exclude_seen=exclude_seen
         )
-        return "popularity", list(recs.items), known
+        return "popularity", list(recs.items), recs.reasons, known
     if recent is None and not known:
         recent = _db_recent(user_id)
     recs = model.recommend_for_user(
         user_id, k=LIST_SIZE, exclude_seen=exclude_seen, recent_item_ids=recent
     )
-    return recs.strategy, list(recs.items), known
+    return recs.strategy, list(recs.items), recs.reasons, known
 
 
 @dataclass
@@ -214,14 +215,15 @@ def recommend_for_shopper(
     loaded = None
     seen: frozenset[str] | set[str] = frozenset()
     fresh_exclude: set[str] = set()
+    reasons: list | None = None
     if events:
         loaded = _model(schema, arm)
         if loaded is not None and exclude_seen:
             fresh_exclude = seen_since_training(events, seen_types(loaded))
     if fresh_hit is not None:
-        strategy, items, fresh_exclude = fresh_hit
+        strategy, items, reasons, fresh_exclude = fresh_hit
     elif events and loaded is not None and arm.strategy == "model":
-        strategy, items = fresh_compute(
+        strategy, items, reasons = fresh_compute(
             schema_name=schema,
             arm=arm,
             loaded=loaded,
@@ -232,7 +234,8 @@ def recommend_for_shopper(
             marker=marker,
         )
     elif payload is not None and not events:
-        strategy, items = orjson.loads(payload)
+        strategy, items, *stored = orjson.loads(payload)
+        reasons = stored[0] if stored else None
     else:
         loaded = _model(schema, arm)
         if loaded is None:
@@ -241,19 +244,21 @@ def recommend_for_shopper(
             if exclude_seen:
                 seen = _db_seen(user_id)
         elif erased:
-            strategy, items, _ = _compute_user_list(
+            strategy, items, reasons, _ = _compute_user_list(
                 schema, arm, loaded, ERASED_SHOPPER, exclude_seen, recent=_db_recent(user_id)
             )
             if exclude_seen:
                 seen = _db_seen(user_id)
         else:
-            strategy, items, known = _compute_user_list(schema, arm, loaded, user_id, exclude_seen)
+            strategy, items, reasons, known = _compute_user_list(
+                schema, arm, loaded, user_id, exclude_seen
+            )
             if arm.strategy == "trending" and exclude_seen:
                 seen = set(loaded.model.seen_items(user_id))
             if cached_list:
                 key = rcache.list_key(schema, arm.version_id, user_id, exclude_seen=exclude_seen)
                 ttl = settings.RECS_CACHE_TTL_SECONDS if known else COLD_LIST_TTL_SECONDS
-                blob = orjson.dumps([strategy, items])
+                blob = orjson.dumps([strategy, items, reasons])
                 rcache.redis_call(lambda r: r.set(key, blob, ex=ttl), None)
 
     result = _filtered([items], catalog, filters, seen | fresh_exclude)
@@ -270,7 +275,8 @@ def recommend_for_shopper(
             if exclude_seen and not seen:
                 seen = _db_seen(user_id)
         result = _filtered([result, extra], catalog, filters, seen | fresh_exclude)
-    served = Served(_new_id(), arm.label, strategy, result)
+    ranked = (items, reasons) if reasons is not None else None
+    served = Served(_new_id(), arm.label, strategy, result, ranked)
     if log:
         _log(schema, served, "user", user_id, arm)
     return served
