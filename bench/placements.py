@@ -1,4 +1,4 @@
-"""The cost of a placement's rules on the serving path: `apps.merchandising.rules.apply` on a
+"""The cost of a placement's rules on the serving path: `apps.merchandising.ordering.apply` on a
 realistic list (wall and thread CPU time: the machine may be busy), and (with REDIS_URL set)
 the MGET a placement request reads (placements version, catalog token, last shown list; on the
 endpoint it rides in the request's existing Redis round trip).
@@ -38,7 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from apps.merchandising.rules import ItemFacts, apply  # noqa: E402
+from apps.merchandising.ordering import Verdicts, apply  # noqa: E402
+from apps.merchandising.rules import ItemFacts  # noqa: E402
 from apps.merchandising.rules_json import parse_rules  # noqa: E402
 
 N_ITEMS = 10_000
@@ -119,13 +120,15 @@ def bench_rules(runs: int, seed: int) -> None:
         items = rng.sample(top, LIST)
         lists.append([(item, round(1.0 - n / LIST, 6)) for n, item in enumerate(items)])
     print(
-        f"rules.apply, k={K}, candidates={LIST}, catalog={N_ITEMS} items; {runs} runs each "
+        f"ordering.apply, k={K}, candidates={LIST}, catalog={N_ITEMS} items; {runs} runs each "
         f"(one thread, {os.cpu_count()} cores on the machine, load avg "
         f"{os.getloadavg()[0]:.1f})"
     )
     print(f"{'placement':<10} {'p50 µs':>8} {'p99 µs':>8} {'mean µs':>8} {'cpu p50':>8}  items")
     for name, data in PLACEMENTS.items():
         rules = parse_rules(data)
+        # As serving does: per-item verdicts kept with the store's facts across requests.
+        verdicts = Verdicts()
         samples = []
         cpu = []
         sizes = []
@@ -140,6 +143,7 @@ def bench_rules(runs: int, seed: int) -> None:
                 facts=lookup,
                 fallback=_pairs(popularity),
                 last_shown=last,
+                verdicts=verdicts,
             )
             samples.append((time.perf_counter() - started) * 1e6)
             cpu.append((time.thread_time() - started_cpu) * 1e6)

@@ -27,7 +27,7 @@ from apps.catalog.recent import recent_from_database
 from apps.catalog.sessions import session_recent_from_database
 from apps.merchandising import facts as item_facts
 from apps.merchandising import sources
-from apps.merchandising.rules import Placed
+from apps.merchandising.ordering import Placed
 from ml.explain import closest_recent
 
 RECENT_ITEMS = 5

@@ -18,23 +18,40 @@ from typing import Any
 from django.db import connection
 
 from apps.catalog.models import Item
-from apps.merchandising.rules import ItemFacts
+from apps.merchandising.ordering import Verdicts
+from apps.merchandising.rules import ItemFacts, Rules
 
 FACTS_TTL_SECONDS = 30.0
 MAX_STORES = 256
 MAX_ITEMS_PER_STORE = 200_000
+# Rule sets whose per-item verdicts a store's facts keep (placements, and the few request
+# rules in use); past it they are dropped and rebuilt as requests come.
+MAX_VERDICT_SETS = 32
 
 _UNSET = object()
 
 
 class StoreFacts:
-    __slots__ = ("expires", "items", "lock", "token")
+    __slots__ = ("expires", "items", "lock", "token", "verdict_sets")
 
     def __init__(self, token: object) -> None:
         self.token = token
         self.expires = time.monotonic() + FACTS_TTL_SECONDS
         self.items: dict[str, ItemFacts | None] = {}
         self.lock = threading.Lock()
+        self.verdict_sets: dict[tuple[Rules, bool], Verdicts] = {}
+
+    def verdicts(self, rules: Rules, in_stock: bool) -> Verdicts:
+        """The memo of `rules`' filter and boost verdicts on these facts (ordering.apply):
+        items are judged once per catalog version, not once per request."""
+        key = (rules, in_stock)
+        found = self.verdict_sets.get(key)
+        if found is None:
+            with self.lock:
+                if len(self.verdict_sets) >= MAX_VERDICT_SETS:
+                    self.verdict_sets.clear()
+                found = self.verdict_sets.setdefault(key, Verdicts())
+        return found
 
     def lookup(self, ids: Sequence[str]) -> dict[str, ItemFacts]:
         """Facts of those `ids` that are catalog items of this store."""

@@ -23,6 +23,7 @@ from apps.core.redis_batch import request_batch
 from apps.merchandising import explain as explaining
 from apps.merchandising import facts as item_facts
 from apps.merchandising import sources
+from apps.merchandising.ordering import Placed, apply
 from apps.merchandising.query import Plan, plan_from_query, wants_rules
 from apps.merchandising.registry import (
     SCENARIOS,
@@ -32,7 +33,7 @@ from apps.merchandising.registry import (
     placements_changed,
     placements_key,
 )
-from apps.merchandising.rules import NO_RULES, Placed, Rules, apply, combined
+from apps.merchandising.rules import NO_RULES, Rules, combined
 from apps.recommendations import cache as rcache
 from apps.recommendations import serving
 from apps.recommendations.impressions import impression_log
@@ -123,6 +124,7 @@ def _apply(
         fallback=_popular_lazy(schema, skip),
         in_stock=in_stock,
         last_shown=last_shown,
+        verdicts=facts.verdicts(rules, in_stock),
     )
 
 
@@ -240,7 +242,7 @@ def serve(
     """The response body of a recommendation endpoint with `plan` applied.
 
     `recommend(filters, log)` is the endpoint's serving call; it is asked for its whole list
-    (LIST_SIZE) unlogged, the rules are applied (rules.apply), the shopper's shown list is
+    (LIST_SIZE) unlogged, the rules are applied (ordering.apply), the shopper's shown list is
     remembered when the placement rotates, and the final list is logged as the impression
     (unless `log` is False: previews). Raises ApplicationError 400 naming `placement` for an
     unknown placement or one of another scenario. `request`: the HTTP request whose batch

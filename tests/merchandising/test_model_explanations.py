@@ -46,7 +46,8 @@ def trained(django_db_setup, django_db_blocker, tmp_path_factory):
             )
             version = train_now()
             # A model the explanations are about: active, with vectors and a re-ranker.
-            assert version.status == "active" and version.strategy == "als+rerank"
+            assert version.status == "active"
+            assert version.strategy == "als+rerank"
         connection.set_schema_to_public()
     yield store, version
     with django_db_blocker.unblock():

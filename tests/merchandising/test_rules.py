@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from apps.merchandising.rules import ItemFacts, apply
+from apps.merchandising.ordering import apply
+from apps.merchandising.rules import ItemFacts
 from apps.merchandising.rules_json import RuleError, parse_rules
 
 CATALOG = {

@@ -89,7 +89,8 @@ def test_events_change_the_next_answer(stores, recs_client, django_capture_on_co
     assert strategy == after["strategy"]
     assert [item for item, _ in cached[:20]] == [row["item_id"] for row in after["items"]]
     assert marker.endswith(f"|{latest.decode()}|default")
-    assert len(reasons) == len(cached) and all(reason[0] for reason in reasons)
+    assert len(reasons) == len(cached)
+    assert all(reason[0] for reason in reasons)
     assert seen == []  # views are not of the "seen" types
 
 
