@@ -319,3 +319,28 @@ def test_another_process_hiding_an_item_reaches_this_process_through_the_catalog
     redis_client().incr(rcache.catalog_key(catalog.schema_name))
 
     assert items(client.get(path)) == ["p1", "p2"]
+
+
+def test_an_item_put_on_sale_is_boosted_at_once_though_its_verdict_was_kept(
+    catalog, api, placement, django_capture_on_commit_callbacks
+):
+    # given a placement boosting items on sale, served once (every item's verdict is kept)
+    placement(
+        catalog,
+        "home",
+        rules={
+            "boosts": [{"when": {"attributes": {"on_sale": True}}, "weight": 2, "name": "sale"}]
+        },
+    )
+    client = api(catalog)
+    path = "/api/v1/recommendations/users/newcomer?placement=home&k=3"
+    assert items(client.get(path)) == ["p1", "p4", "p2"]  # p1 8*2, p4 5*2, p2 7
+
+    # when the store puts p5 (4) on sale: doubled, it scores above p2
+    from apps.catalog.services import items_upsert
+
+    with tenant_context(catalog), django_capture_on_commit_callbacks(execute=True):
+        items_upsert(rows=[{"item_id": "p5", "attributes": {"on_sale": True}}])
+
+    # then the next request judges p5 afresh
+    assert items(client.get(path)) == ["p1", "p4", "p5"]
