@@ -16,7 +16,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 
 from apps.catalog.schema import USER_TOKEN
-from apps.recommendations import apis
+from apps.recommendations import manage_apis
 
 LIST_EXAMPLE = OpenApiExample(
     "A list",
@@ -121,7 +121,7 @@ SERVING_EXTENSIONS = [_serving_extension(name) for name in DESCRIPTIONS]
 
 
 # --- models and experiments: what the output serializers leave unsaid -----------------------
-class ModelVersionDocumented(apis.ModelVersionOutput):
+class ModelVersionDocumented(manage_apis.ModelVersionOutput):
     """ModelVersionOutput as answered: a version in training has no window or end yet."""
 
     window_start = serializers.DateTimeField(allow_null=True)
@@ -130,7 +130,7 @@ class ModelVersionDocumented(apis.ModelVersionOutput):
     activated_at = serializers.DateTimeField(allow_null=True)
 
 
-class ExperimentDocumented(apis.ExperimentOutput):
+class ExperimentDocumented(manage_apis.ExperimentOutput):
     stopped_at = serializers.DateTimeField(allow_null=True)
 
 
@@ -140,7 +140,7 @@ EXPERIMENT = extend_schema_serializer(component_name="Experiment")(ExperimentDoc
 
 def _replacing(target: str, **methods) -> type[OpenApiViewExtension]:
     class Replacing(OpenApiViewExtension):
-        target_class = f"apps.recommendations.apis.{target}"
+        target_class = f"apps.recommendations.manage_apis.{target}"
 
         def view_replacement(self):
             @extend_schema_view(**methods)

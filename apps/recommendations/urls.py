@@ -3,7 +3,7 @@
 
 from django.urls import path
 
-from apps.recommendations import apis
+from apps.recommendations import apis, manage_apis
 
 recommendation_urlpatterns = [
     # Ids may contain "/" (apps.core.ids): each suffixed route comes before the bare one.
@@ -21,25 +21,31 @@ recommendation_urlpatterns = [
         name="recs-session",
     ),
     path("trending", apis.TrendingApi.as_view(), name="recs-trending"),
-    path("models", apis.ModelVersionListApi.as_view(), name="recs-models"),
-    path("models/train", apis.ModelTrainApi.as_view(), name="recs-models-train"),
-    path("models/rollback", apis.ModelRollbackApi.as_view(), name="recs-models-rollback"),
+    path("models", manage_apis.ModelVersionListApi.as_view(), name="recs-models"),
+    path("models/train", manage_apis.ModelTrainApi.as_view(), name="recs-models-train"),
+    path("models/rollback", manage_apis.ModelRollbackApi.as_view(), name="recs-models-rollback"),
     path(
-        "models/<int:number>/activate", apis.ModelActivateApi.as_view(), name="recs-models-activate"
+        "models/<int:number>/activate",
+        manage_apis.ModelActivateApi.as_view(),
+        name="recs-models-activate",
     ),
 ]
 
 experiment_urlpatterns = [
-    path("", apis.ExperimentListApi.as_view(), name="experiments"),
-    path("<int:experiment_id>", apis.ExperimentDetailApi.as_view(), name="experiment-detail"),
-    path("<int:experiment_id>/stop", apis.ExperimentStopApi.as_view(), name="experiment-stop"),
+    path("", manage_apis.ExperimentListApi.as_view(), name="experiments"),
+    path(
+        "<int:experiment_id>", manage_apis.ExperimentDetailApi.as_view(), name="experiment-detail"
+    ),
+    path(
+        "<int:experiment_id>/stop", manage_apis.ExperimentStopApi.as_view(), name="experiment-stop"
+    ),
     path(
         "<int:experiment_id>/results",
-        apis.ExperimentResultsApi.as_view(),
+        manage_apis.ExperimentResultsApi.as_view(),
         name="experiment-results",
     ),
 ]
 
 analytics_urlpatterns = [
-    path("summary", apis.AnalyticsSummaryApi.as_view(), name="analytics-summary"),
+    path("summary", manage_apis.AnalyticsSummaryApi.as_view(), name="analytics-summary"),
 ]
