@@ -33,7 +33,13 @@ from apps.core.cache import redis_client
 from apps.core.models import ShopperErasure
 from apps.recommendations.model_store import LoadedModel
 from apps.recommendations.serving import LIST_SIZE, Filters, recommend_for_shopper
-from apps.recommendations.serving.state import Arm, _catalog, _erased_for, _model, _state
+from apps.recommendations.serving.state import (
+    Arm,
+    catalog_state,
+    erased_for,
+    serving_model,
+    store_state,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +68,8 @@ class ListMaker:
     def __init__(self, *, k: int, placement: str = "") -> None:
         self.k = k
         self.schema = connection.schema_name
-        self.state = _state(self.schema)
-        self.catalog = _catalog(self.schema)
+        self.state = store_state(self.schema)
+        self.catalog = catalog_state(self.schema)
         self.placement = placements.placement_resolve(placement) if placement else None
         self._banned: dict[int, np.ndarray] = {}
 
@@ -84,14 +90,14 @@ class ListMaker:
         erased = self._erased_at(present)
         latest = self._latest_events(present)
         for arm, group in by_arm.items():
-            loaded = _model(self.schema, arm) if arm.strategy == "model" else None
+            loaded = serving_model(self.schema, arm) if arm.strategy == "model" else None
             if loaded is None or self.placement is not None:
                 slow += group
                 continue
             fast = [
                 u
                 for u in group
-                if not _erased_for(arm, erased.get(u))
+                if not erased_for(arm, erased.get(u))
                 and latest is not None
                 and not recent_is_new(latest.get(u), arm.cutoff)
             ]

@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.catalog.models import Shopper
 from apps.core.errors import ApplicationError
 from apps.recommendations.model_store import LoadedModel
-from apps.recommendations.serving.state import _model, _state
+from apps.recommendations.serving.state import serving_model, store_state
 
 
 def _invalid(field: str, message: str) -> ApplicationError:
@@ -23,7 +23,7 @@ def _invalid(field: str, message: str) -> ApplicationError:
 def active_model() -> LoadedModel | None:
     """The store's active model (the one serving shoppers outside experiments), or None."""
     schema = connection.schema_name
-    return _model(schema, _state(schema).default)
+    return serving_model(schema, store_state(schema).default)
 
 
 def segment_count(loaded: LoadedModel | None) -> int:

@@ -11,33 +11,33 @@ from __future__ import annotations
 
 from apps.catalog.sessions import session_recent_from_database
 from apps.recommendations.model_store import LoadedModel
-from apps.recommendations.serving.fallbacks import _db_list, _db_seen
-from apps.recommendations.serving.state import Arm, _model, _state
+from apps.recommendations.serving.fallbacks import db_list, db_seen
+from apps.recommendations.serving.state import Arm, serving_model, store_state
 
 
 def serving_arm(schema_name: str, user_id: str = "") -> Arm:
     """The arm serving `user_id` (the store's default arm for lists that are not a
     shopper's)."""
-    state = _state(schema_name)
+    state = store_state(schema_name)
     return state.arm_for(user_id) if user_id else state.default
 
 
 def loaded_model(schema_name: str, arm: Arm) -> LoadedModel | None:
-    return _model(schema_name, arm)
+    return serving_model(schema_name, arm)
 
 
 def popular_items(schema_name: str) -> list[tuple[str, float]]:
     """The store's popularity order: the active model's (every item with events), else the
     90-day list from PostgreSQL."""
-    loaded = _model(schema_name, _state(schema_name).default)
-    return loaded.order("popular") if loaded is not None else _db_list(schema_name, "popular")
+    loaded = serving_model(schema_name, store_state(schema_name).default)
+    return loaded.order("popular") if loaded is not None else db_list(schema_name, "popular")
 
 
 def seen_items(*, user_id: str = "", session_id: str = "") -> set[str]:
     """Items of the shopper's (latest 1,000) or the session's events: the top-up leaves them
     out where the endpoint leaves seen items out."""
     if user_id:
-        return _db_seen(user_id)
+        return db_seen(user_id)
     if session_id:
         return {event[0] for event in session_recent_from_database(session_id, 0.0)}
     return set()

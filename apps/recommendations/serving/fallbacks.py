@@ -24,7 +24,7 @@ LIMIT 1000
 """
 
 
-def _db_list(schema_name: str, kind: str) -> list[tuple[str, float]]:
+def db_list(schema_name: str, kind: str) -> list[tuple[str, float]]:
     """Most popular (90 days) or trending (7 days) items by distinct shoppers, relative to the
     store's newest event; cached per process for FALLBACK_TTL_SECONDS."""
     key = (schema_name, kind)
@@ -39,7 +39,7 @@ def _db_list(schema_name: str, kind: str) -> list[tuple[str, float]]:
     return items
 
 
-def _db_seen(user_id: str) -> set[str]:
+def db_seen(user_id: str) -> set[str]:
     return set(
         Event.objects.filter(user_id=user_id)
         .order_by("-timestamp")
@@ -47,7 +47,7 @@ def _db_seen(user_id: str) -> set[str]:
     )
 
 
-def _db_recent(user_id: str, n: int = 5) -> list[str]:
+def db_recent(user_id: str, n: int = 5) -> list[str]:
     """The shopper's last `n` distinct items, oldest first (a session for cold shoppers)."""
     recent: list[str] = []
     rows = Event.objects.filter(user_id=user_id).order_by("-timestamp")

@@ -7,16 +7,16 @@ from django.db import connection
 
 from apps.catalog.models import Item
 from apps.core.errors import ApplicationError
-from apps.recommendations.serving.fallbacks import _db_list
+from apps.recommendations.serving.fallbacks import db_list
 from apps.recommendations.serving.results import Filters, Served, _filtered, _log, _new_id
 from apps.recommendations.serving.state import (
     LIST_SIZE,
     Arm,
-    _catalog,
     _category_items,
-    _model,
-    _state,
     _tokens,
+    catalog_state,
+    serving_model,
+    store_state,
 )
 
 
@@ -39,9 +39,9 @@ def recommend_for_item(*, item_id: str, kind: str, filters: Filters, log: bool =
     schema = connection.schema_name
     categories = _item_or_404(item_id)
     state_token, catalog_token = _tokens(schema)
-    arm = _state(schema, state_token).default
-    catalog = _catalog(schema, catalog_token)
-    loaded = _model(schema, arm)
+    arm = store_state(schema, state_token).default
+    catalog = catalog_state(schema, catalog_token)
+    loaded = serving_model(schema, arm)
     items: list[tuple[str, float]] = []
     strategy = "category"
     if loaded is not None:
@@ -55,7 +55,7 @@ def recommend_for_item(*, item_id: str, kind: str, filters: Filters, log: bool =
         popular = loaded.order("popular")
     else:
         arm = Arm(None, None, "")
-        popular = _db_list(schema, "popular")
+        popular = db_list(schema, "popular")
     lists = [items]
     if categories:
         same: set[str] = set()
@@ -75,14 +75,14 @@ def recommend_trending(*, filters: Filters, log: bool = True) -> Served:
     """Items by recent, time-decayed popularity; topped up with all-time popularity."""
     schema = connection.schema_name
     state_token, catalog_token = _tokens(schema)
-    arm = _state(schema, state_token).default
-    catalog = _catalog(schema, catalog_token)
-    loaded = _model(schema, arm)
+    arm = store_state(schema, state_token).default
+    catalog = catalog_state(schema, catalog_token)
+    loaded = serving_model(schema, arm)
     if loaded is not None:
         lists = [loaded.order("trending"), loaded.order("popular")]
     else:
         arm = Arm(None, None, "")
-        lists = [_db_list(schema, "trending"), _db_list(schema, "popular")]
+        lists = [db_list(schema, "trending"), db_list(schema, "popular")]
     served = Served(_new_id(), arm.label, "trending", _filtered(lists, catalog, filters))
     if log:
         _log(schema, served, "trending", "", arm)

@@ -17,10 +17,17 @@ from django.db import connection
 from apps.catalog.recent import RECENT_EVENTS_MAX, recent_from_reply, session_recent_key
 from apps.catalog.sessions import session_recent_from_database
 from apps.recommendations import cache as rcache
-from apps.recommendations.serving.fallbacks import _db_list
+from apps.recommendations.serving.fallbacks import db_list
 from apps.recommendations.serving.fresh import seen_types
 from apps.recommendations.serving.results import Filters, Served, _filtered, _log, _new_id
-from apps.recommendations.serving.state import LIST_SIZE, Arm, _catalog, _model, _state, _tokens
+from apps.recommendations.serving.state import (
+    LIST_SIZE,
+    Arm,
+    _tokens,
+    catalog_state,
+    serving_model,
+    store_state,
+)
 
 # Prefix of the user id the model sees for a session: a shopper id never contains NUL.
 SESSION_USER_PREFIX = "\x00session:"
@@ -43,9 +50,9 @@ def recommend_for_session(
     an unknown session (trending then)."""
     schema = connection.schema_name
     state_token, catalog_token = _tokens(schema)
-    arm = _state(schema, state_token).default
-    catalog = _catalog(schema, catalog_token)
-    loaded = _model(schema, arm)
+    arm = store_state(schema, state_token).default
+    catalog = catalog_state(schema, catalog_token)
+    loaded = serving_model(schema, arm)
     events = _session_events(schema, session_id)
     types = seen_types(loaded)
     exclude = {event[0] for event in events if event[1] in types} if exclude_seen else set()
@@ -62,7 +69,7 @@ def recommend_for_session(
     else:
         arm = Arm(None, None, "")
         strategy = "trending"
-        lists = [_db_list(schema, "trending"), _db_list(schema, "popular")]
+        lists = [db_list(schema, "trending"), db_list(schema, "popular")]
     served = Served(_new_id(), arm.label, strategy, _filtered(lists, catalog, filters, exclude))
     if log:
         _log(schema, served, "session", "", arm, session_id=session_id)

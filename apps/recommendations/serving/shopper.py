@@ -21,7 +21,7 @@ from apps.core.erasure import tombstone_command, tombstone_from_reply
 from apps.core.redis_batch import Pending, RedisBatch, execute_commands
 from apps.recommendations import cache as rcache
 from apps.recommendations.model_store import LoadedModel
-from apps.recommendations.serving.fallbacks import _db_list, _db_recent, _db_seen
+from apps.recommendations.serving.fallbacks import db_list, db_recent, db_seen
 from apps.recommendations.serving.fresh import (
     fresh_cached,
     fresh_compute,
@@ -37,11 +37,11 @@ from apps.recommendations.serving.state import (
     LIST_SIZE,
     Arm,
     StoreState,
-    _catalog,
-    _erased_for,
-    _model,
-    _state,
     _tokens_and_tombstone,
+    catalog_state,
+    erased_for,
+    serving_model,
+    store_state,
 )
 
 
@@ -66,7 +66,7 @@ def _compute_user_list(
         )
         return "popularity", list(recs.items), recs.reasons, known
     if recent is None and not known:
-        recent = _db_recent(user_id)
+        recent = db_recent(user_id)
     recs = model.recommend_for_user(
         user_id, k=LIST_SIZE, exclude_seen=exclude_seen, recent_item_ids=recent
     )
@@ -140,7 +140,7 @@ def shopper_prefetch(
         return None
     schema = connection.schema_name
     try:
-        state = _state(schema)
+        state = store_state(schema)
     except DatabaseError:
         return None
     arm = state.arm_for(user_id)
@@ -166,7 +166,7 @@ def recommend_for_shopper(
     if prefetch is not None:
         state, arm = prefetch.state, prefetch.arm
     else:
-        state = _state(schema)
+        state = store_state(schema)
         arm = state.arm_for(user_id)
     cached_list = arm.version_id is not None and arm.strategy == "model"
     payload = fresh_payload = None
@@ -184,7 +184,7 @@ def recommend_for_shopper(
             catalog_token, latest_event = res[1], res[2]
             if res[0] != state.token:
                 previous = arm
-                state = _state(schema, res[0])
+                state = store_state(schema, res[0])
                 arm = state.arm_for(user_id)
                 cached_list = arm.version_id is not None and arm.strategy == "model"
                 if arm != previous and cached_list:
@@ -192,11 +192,11 @@ def recommend_for_shopper(
                     res[3:] = rcache.redis_call(lambda r: r.mget(keys), [None, None])
             if cached_list and len(res) > 4:
                 payload, fresh_payload = res[3], res[4]
-    erased = _erased_for(arm, tombstone_from_reply(schema, user_id, tombstone_reply))
+    erased = erased_for(arm, tombstone_from_reply(schema, user_id, tombstone_reply))
     if erased:
         # Unknown to this model: no cached list (filled before the erasure), none written.
         payload, cached_list = None, False
-    catalog = _catalog(schema, catalog_token)
+    catalog = catalog_state(schema, catalog_token)
 
     # A re-scored list still current (the round trip read its marker): served as it is.
     fresh_hit = marker = None
@@ -217,7 +217,7 @@ def recommend_for_shopper(
     fresh_exclude: set[str] = set()
     reasons: list | None = None
     if events:
-        loaded = _model(schema, arm)
+        loaded = serving_model(schema, arm)
         if loaded is not None and exclude_seen:
             fresh_exclude = seen_since_training(events, seen_types(loaded))
     if fresh_hit is not None:
@@ -237,18 +237,18 @@ def recommend_for_shopper(
         strategy, items, *stored = orjson.loads(payload)
         reasons = stored[0] if stored else None
     else:
-        loaded = _model(schema, arm)
+        loaded = serving_model(schema, arm)
         if loaded is None:
-            strategy, items = "popularity", _db_list(schema, "popular")
+            strategy, items = "popularity", db_list(schema, "popular")
             arm = Arm(None, None, "", arm_id=arm.arm_id, experiment_id=arm.experiment_id)
             if exclude_seen:
-                seen = _db_seen(user_id)
+                seen = db_seen(user_id)
         elif erased:
             strategy, items, reasons, _ = _compute_user_list(
-                schema, arm, loaded, ERASED_SHOPPER, exclude_seen, recent=_db_recent(user_id)
+                schema, arm, loaded, ERASED_SHOPPER, exclude_seen, recent=db_recent(user_id)
             )
             if exclude_seen:
-                seen = _db_seen(user_id)
+                seen = db_seen(user_id)
         else:
             strategy, items, reasons, known = _compute_user_list(
                 schema, arm, loaded, user_id, exclude_seen
@@ -265,15 +265,15 @@ def recommend_for_shopper(
     if len(result) < filters.k:
         # Filters removed too much: top up from popularity (never what the shopper has seen).
         if loaded is None and arm.version_id is not None:
-            loaded = _model(schema, arm)
+            loaded = serving_model(schema, arm)
         if loaded is not None:
             extra = loaded.order("popular")
             if exclude_seen and not seen:
-                seen = _db_seen(user_id) if erased else set(loaded.model.seen_items(user_id))
+                seen = db_seen(user_id) if erased else set(loaded.model.seen_items(user_id))
         else:
-            extra = _db_list(schema, "popular")
+            extra = db_list(schema, "popular")
             if exclude_seen and not seen:
-                seen = _db_seen(user_id)
+                seen = db_seen(user_id)
         result = _filtered([result, extra], catalog, filters, seen | fresh_exclude)
     ranked = (items, reasons) if reasons is not None else None
     served = Served(_new_id(), arm.label, strategy, result, ranked)
@@ -287,10 +287,10 @@ def recommend_buy_again(*, user_id: str, filters: Filters, log: bool = True) -> 
     without purchases), most due first. Empty for shoppers without history."""
     schema = connection.schema_name
     state_token, catalog_token, erased_at = _tokens_and_tombstone(schema, user_id)
-    arm = _state(schema, state_token).default
-    catalog = _catalog(schema, catalog_token)
+    arm = store_state(schema, state_token).default
+    catalog = catalog_state(schema, catalog_token)
     # An erased shopper's history is what PostgreSQL holds since the erasure, never the model's.
-    loaded = None if _erased_for(arm, erased_at) else _model(schema, arm)
+    loaded = None if erased_for(arm, erased_at) else serving_model(schema, arm)
     if loaded is not None:
         items = list(loaded.model.buy_again(user_id, LIST_SIZE).items)
     else:

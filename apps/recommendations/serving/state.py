@@ -178,7 +178,7 @@ def _load_state(schema_name: str, token: object) -> StoreState:
     return state
 
 
-def _state(schema_name: str, token: object = _UNSET) -> StoreState:
+def store_state(schema_name: str, token: object = _UNSET) -> StoreState:
     """The store's state; reloaded when `token` (from Redis) differs from the cached one, or
     when the cached one is older than STATE_TTL_SECONDS."""
     state = _states.get(schema_name)
@@ -215,7 +215,7 @@ def _load_catalog(schema_name: str, token: object) -> CatalogState:
     return state
 
 
-def _catalog(schema_name: str, token: object = _UNSET) -> CatalogState:
+def catalog_state(schema_name: str, token: object = _UNSET) -> CatalogState:
     state = _catalogs.get(schema_name)
     if state is not None:
         fresh = state.expires > time.monotonic()
@@ -239,7 +239,7 @@ def _category_items(catalog: CatalogState, category: str) -> frozenset[str]:
     return items
 
 
-def _erased_for(arm: Arm, erased_at: float | None) -> bool:
+def erased_for(arm: Arm, erased_at: float | None) -> bool:
     """The shopper was erased after `arm`'s version started training: its artifact may still
     hold their row, so they are unknown to it (apps/core/erasure.py)."""
     return erased_at is not None and arm.version_id is not None and arm.trained_at <= erased_at
@@ -269,7 +269,7 @@ def _tokens(schema_name: str) -> tuple[object, object]:
     return (res[0], res[1]) if res is not None else (_UNSET, _UNSET)
 
 
-def _model(schema_name: str, arm: Arm) -> LoadedModel | None:
+def serving_model(schema_name: str, arm: Arm) -> LoadedModel | None:
     if arm.version_id is None:
         return None
     try:
