@@ -22,7 +22,20 @@ class Item(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [GinIndex(fields=["categories"], name="item_categories_gin")]
+        indexes = [
+            GinIndex(fields=["categories"], name="item_categories_gin"),
+            # The dashboard's catalog list (by title) and newest items: read in index order
+            # instead of sorting the whole catalog on every page.
+            models.Index(
+                fields=["title", "id"], condition=models.Q(is_hidden=False), name="item_title"
+            ),
+            models.Index(
+                models.F("updated_at").desc(),
+                models.F("id").desc(),
+                condition=models.Q(is_hidden=False),
+                name="item_updated",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.item_id
@@ -41,6 +54,14 @@ class Shopper(models.Model):
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            # The dashboard's shopper list, most recently seen first (never-seen last).
+            models.Index(
+                models.F("last_seen_at").desc(nulls_last=True),
+                models.F("id").desc(),
+                name="shopper_last_seen",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.user_id

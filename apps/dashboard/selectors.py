@@ -6,18 +6,23 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, F, QuerySet
-from django.db.models.functions import TruncDate
+from django.core.cache import cache
+from django.db.models import F, QuerySet, Sum
 from django.utils import timezone
 
 from apps.apikeys.models import ApiKey
 from apps.audit.selectors import audit_event_list
 from apps.catalog.models import Event, Item, Shopper
 from apps.catalog.selectors import event_counters
+from apps.dashboard.models import EventDayCount
 from apps.merchandising.explain import reason_text
 from apps.merchandising.placing import explained_list
 from apps.recommendations.models import ExperimentArm, Impression, ModelVersion
-from apps.recommendations.selectors import model_version_active, model_version_list
+from apps.recommendations.selectors import (
+    analytics_summaries,
+    model_version_active,
+    model_version_list,
+)
 from apps.recommendations.serving import Filters, recommend_for_item
 
 RECENT_ITEMS_SHOWN = 5
@@ -76,22 +81,52 @@ def _days(end: date, count: int) -> list[date]:
 
 def events_per_day(*, days: int = CHART_DAYS) -> dict[str, Any]:
     """Events per UTC day and type over the last `days` days (today included), chart-ready:
-    {"labels": [iso dates], "series": {type: [counts]}}."""
+    {"labels": [iso dates], "series": {type: [counts]}}. Read from the rollup the event
+    triggers keep (EventDayCount): a few rows a day, whatever the store's traffic."""
     today = timezone.now().date()
     start = today - timedelta(days=days - 1)
     rows = (
-        Event.objects.filter(timestamp__date__gte=start)
-        .annotate(day=TruncDate("timestamp"))
+        EventDayCount.objects.filter(day__gte=start, day__lte=today)
         .values("day", "type")
-        .annotate(n=Count("id"))
+        .annotate(n=Sum("count"))
+        .order_by()
     )
     labels = _days(today, days)
     series = {kind: [0] * days for kind in Event.Type.values}
     index = {day: position for position, day in enumerate(labels)}
     for row in rows:
-        if row["day"] in index and row["type"] in series:
+        if row["type"] in series:
             series[row["type"]][index[row["day"]]] = row["n"]
     return {"labels": [day.isoformat() for day in labels], "series": series}
+
+
+# The overview's funnel is computed from a month of served lists and the events attributed to
+# them: about a second at a million lists a month. Kept per store (and currency) this long, so
+# a busy store's dashboard computes it once a minute, not on every view; the analytics API
+# (GET /api/v1/analytics/summary) always answers from the data itself.
+FUNNEL_TTL_SECONDS = 60
+FUNNEL_WINDOWS = (7, 30)
+
+
+def overview_funnels(*, currency: str) -> dict[int, dict[str, Any]]:
+    """{7: summary, 30: summary} of apps.recommendations.selectors.analytics_summaries for
+    the current store, at most FUNNEL_TTL_SECONDS old (the cache key is the store's, through
+    django-tenants' key function, and names the day: a new UTC day is computed afresh)."""
+    key = _funnels_key(currency)
+    funnels = cache.get(key)
+    if funnels is None:
+        funnels = analytics_summaries(windows=FUNNEL_WINDOWS, currency=currency)
+        cache.set(key, funnels, FUNNEL_TTL_SECONDS)
+    return funnels
+
+
+def overview_funnels_forget(*, currency: str) -> None:
+    """Drop the current store's kept funnels: the next overview computes them."""
+    cache.delete(_funnels_key(currency))
+
+
+def _funnels_key(currency: str) -> str:
+    return f"overview-funnels:{currency}:{timezone.now().date().isoformat()}"
 
 
 def ctr_chart(*, summary: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ are in the `serving` package."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -104,13 +105,9 @@ ATTRIBUTION_WINDOW_DAYS = 7
 ATTRIBUTION_CLOCK_SKEW_MINUTES = 5
 ANALYTICS_MAX_DAYS = 90
 
-_ATTRIBUTED_SQL = f"""
-SELECT i.id AS list_id, e.type, e."timestamp",
-       CASE WHEN e.type = 'purchase'
-            THEN COALESCE(e.value::numeric, e.item_price, 0) ELSE 0 END AS revenue
-FROM {{lists}} i
-JOIN catalog_event e ON e.recommendation_id = i.recommendation_id
-WHERE e.type IN ('click', 'purchase')
+# The conditions tying an event `e` to a served list `i` (the definition above, in SQL).
+_ATTRIBUTION = f"""
+  e.type IN ('click', 'purchase')
   AND e.item_id = ANY(i.item_ids)
   -- a refunded order line (a `refund` event of its order_id and item) is no purchase at all
   AND NOT (e.type = 'purchase' AND e.order_id IS NOT NULL AND EXISTS (
@@ -120,6 +117,16 @@ WHERE e.type IN ('click', 'purchase')
   AND (i.session_id = '' OR e.session_id = i.session_id)
   AND e."timestamp" >= i.served_at - interval '{ATTRIBUTION_CLOCK_SKEW_MINUTES} minutes'
   AND e."timestamp" < i.served_at + interval '{ATTRIBUTION_WINDOW_DAYS} days'
+"""
+_REVENUE = (
+    "CASE WHEN e.type = 'purchase' THEN COALESCE(e.value::numeric, e.item_price, 0) ELSE 0 END"
+)
+
+_ATTRIBUTED_SQL = f"""
+SELECT i.id AS list_id, e.type, e."timestamp", {_REVENUE} AS revenue
+FROM {{lists}} i
+JOIN catalog_event e ON e.recommendation_id = i.recommendation_id
+WHERE {_ATTRIBUTION}
 """
 
 # Lists served, clicked and converted per group (experiment arms, surfaces).
@@ -139,37 +146,50 @@ FROM lists l LEFT JOIN outcomes o ON o.list_id = l.id
 GROUP BY {{group_columns}}
 """
 
-# Per UTC day of the window: lists served (by serving time), lists clicked and converted (by the
-# time of their first attributed click / purchase) and revenue (by purchase time), for the lists
-# served since the window's start.
+# Per (UTC day a list was served, UTC day of an outcome) since the widest window's start: lists
+# served (outcome day = serving day), lists clicked and converted (by the day of their first
+# attributed click / purchase) and revenue (by purchase day). Any window ending today is a sum
+# of these cells over the serving days in it, so one pass answers the 7- and 30-day windows.
+# The attribution is driven from the events that can be attributed (click or purchase with a
+# recommendation_id, since the start less the clock skew): one index probe per event into the
+# lists (impression_rec_id), not a pass over every list served with its item ids (seconds at
+# a million lists). Lists served per day are counted from the served_at index alone.
 _SUMMARY_SQL = f"""
-WITH lists AS (
-    SELECT i.id, i.recommendation_id, i.user_id, i.session_id, i.item_ids, i.served_at
-    FROM recommendations_impression i WHERE i.served_at >= %(start)s
-), attributed AS ({_ATTRIBUTED_SQL.format(lists="lists")}),
-firsts AS (
-    SELECT list_id,
+WITH attributed AS (
+    SELECT i.id AS list_id, i.served_day, e.type, e."timestamp", {_REVENUE} AS revenue
+    FROM catalog_event e
+    CROSS JOIN LATERAL (
+        SELECT i.id, (i.served_at AT TIME ZONE 'UTC')::date AS served_day
+        FROM recommendations_impression i
+        WHERE i.recommendation_id = e.recommendation_id AND i.served_at >= %(start)s
+          AND {_ATTRIBUTION}
+    ) i
+    WHERE e.recommendation_id IS NOT NULL AND e.type IN ('click', 'purchase')
+      AND e."timestamp" >= %(start)s - interval '{ATTRIBUTION_CLOCK_SKEW_MINUTES} minutes'
+), firsts AS (
+    SELECT served_day,
            min("timestamp") FILTER (WHERE type = 'click') AS first_click,
            min("timestamp") FILTER (WHERE type = 'purchase') AS first_purchase
-    FROM attributed GROUP BY list_id
+    FROM attributed GROUP BY list_id, served_day
 )
-SELECT day, sum(served)::int, sum(clicked)::int, sum(converted)::int, sum(revenue)
+SELECT served_day, day, sum(served)::int, sum(clicked)::int, sum(converted)::int, sum(revenue)
 FROM (
-    SELECT (served_at AT TIME ZONE 'UTC')::date AS day, count(*) AS served, 0 AS clicked,
+    SELECT (served_at AT TIME ZONE 'UTC')::date AS served_day,
+           (served_at AT TIME ZONE 'UTC')::date AS day, count(*) AS served, 0 AS clicked,
            0 AS converted, 0::numeric AS revenue
-    FROM lists GROUP BY 1
+    FROM recommendations_impression WHERE served_at >= %(start)s GROUP BY 1, 2
     UNION ALL
-    SELECT (first_click AT TIME ZONE 'UTC')::date, 0, count(*), 0, 0
-    FROM firsts WHERE first_click IS NOT NULL GROUP BY 1
+    SELECT served_day, (first_click AT TIME ZONE 'UTC')::date, 0, count(*), 0, 0
+    FROM firsts WHERE first_click IS NOT NULL GROUP BY 1, 2
     UNION ALL
-    SELECT (first_purchase AT TIME ZONE 'UTC')::date, 0, 0, count(*), 0
-    FROM firsts WHERE first_purchase IS NOT NULL GROUP BY 1
+    SELECT served_day, (first_purchase AT TIME ZONE 'UTC')::date, 0, 0, count(*), 0
+    FROM firsts WHERE first_purchase IS NOT NULL GROUP BY 1, 2
     UNION ALL
-    SELECT ("timestamp" AT TIME ZONE 'UTC')::date, 0, 0, 0, sum(revenue)
-    FROM attributed WHERE type = 'purchase' GROUP BY 1
-) per_day
+    SELECT served_day, ("timestamp" AT TIME ZONE 'UTC')::date, 0, 0, 0, sum(revenue)
+    FROM attributed WHERE type = 'purchase' GROUP BY 1, 2
+) cells
 WHERE day <= %(today)s
-GROUP BY day
+GROUP BY served_day, day
 """
 
 
@@ -249,26 +269,46 @@ def _money(amount: Decimal | None) -> Decimal:
     return (amount or Decimal("0")).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-def analytics_summary(*, days: int, currency: str, today: date | None = None) -> dict[str, Any]:
-    """The store's recommendation outcomes over the last `days` UTC days (today included), in
-    one query: lists served, lists clicked ("clicks"), CTR, lists converted ("conversions"),
-    conversion rate and attributed revenue, in total and per day ("by_day", oldest first, every
-    day present). Lists served before the window do not count; clicks and conversions are dated
-    by a list's first attributed click / purchase, revenue by each purchase. Totals are the
-    sums of the days. Rates are 0.0 without lists served. `currency` is echoed (the store's).
-
-    Raises ApplicationError 400 naming `days` unless 1 <= days <= ANALYTICS_MAX_DAYS."""
+def _days_checked(days: Any) -> int:
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= ANALYTICS_MAX_DAYS:
         raise ApplicationError(
             f"days must be a whole number from 1 to {ANALYTICS_MAX_DAYS}.",
             fields={"days": [f"1 to {ANALYTICS_MAX_DAYS}"]},
         )
+    return days
+
+
+def analytics_summaries(
+    *, windows: Iterable[int], currency: str, today: date | None = None
+) -> dict[int, dict[str, Any]]:
+    """`analytics_summary` for several windows (days) at once, in one query: {days: summary}.
+    Raises ApplicationError 400 naming `days` unless every window is 1..ANALYTICS_MAX_DAYS."""
+    windows = sorted({_days_checked(days) for days in windows})
     today = today or timezone.now().date()
-    first = today - timedelta(days=days - 1)
-    start = datetime.combine(first, time.min, tzinfo=UTC)
+    widest = today - timedelta(days=windows[-1] - 1)
     with connection.cursor() as cursor:
-        cursor.execute(_SUMMARY_SQL, {"start": start, "today": today})
-        found = {row[0]: row[1:] for row in cursor.fetchall()}
+        cursor.execute(
+            _SUMMARY_SQL,
+            {"start": datetime.combine(widest, time.min, tzinfo=UTC), "today": today},
+        )
+        cells = cursor.fetchall()
+    summaries = {}
+    for days in windows:
+        first = today - timedelta(days=days - 1)
+        found: dict[date, list] = {}
+        for served_day, day, served, clicked, converted, revenue in cells:
+            if served_day < first:
+                continue  # a list served before the window: none of its outcomes count
+            row = found.setdefault(day, [0, 0, 0, Decimal("0")])
+            row[0] += served
+            row[1] += clicked
+            row[2] += converted
+            row[3] += revenue or 0
+        summaries[days] = _summary(days, first, found, currency)
+    return summaries
+
+
+def _summary(days: int, first: date, found: dict[date, list], currency: str) -> dict[str, Any]:
     by_day = []
     for offset in range(days):
         day = first + timedelta(days=offset)
@@ -298,6 +338,19 @@ def analytics_summary(*, days: int, currency: str, today: date | None = None) ->
         "currency": currency,
         "by_day": by_day,
     }
+
+
+def analytics_summary(*, days: int, currency: str, today: date | None = None) -> dict[str, Any]:
+    """The store's recommendation outcomes over the last `days` UTC days (today included), in
+    one query: lists served, lists clicked ("clicks"), CTR, lists converted ("conversions"),
+    conversion rate and attributed revenue, in total and per day ("by_day", oldest first, every
+    day present). Lists served before the window do not count; clicks and conversions are dated
+    by a list's first attributed click / purchase, revenue by each purchase. Totals are the
+    sums of the days. Rates are 0.0 without lists served. `currency` is echoed (the store's).
+
+    Raises ApplicationError 400 naming `days` unless 1 <= days <= ANALYTICS_MAX_DAYS."""
+    days = _days_checked(days)
+    return analytics_summaries(windows=[days], currency=currency, today=today)[days]
 
 
 def trainings_started_today_count() -> int:

@@ -10,7 +10,6 @@ from django.utils import timezone
 from apps.catalog.models import Event
 from apps.catalog.selectors import event_counters
 from apps.dashboard import selectors
-from apps.recommendations import selectors as recommendation_selectors
 from apps.users.permissions import can, store_member_required
 
 
@@ -32,10 +31,10 @@ def overview(request: HttpRequest) -> HttpResponse:
         "recommendations_ready": selectors.recommendations_ready(),
     }
     if context["recommendations_ready"]:
-        currency = request.tenant.currency
-        funnel_30 = recommendation_selectors.analytics_summary(days=30, currency=currency)
+        funnels = selectors.overview_funnels(currency=request.tenant.currency)
+        funnel_30 = funnels[30]
         context.update(
-            funnel_7=recommendation_selectors.analytics_summary(days=7, currency=currency),
+            funnel_7=funnels[7],
             funnel_30=funnel_30,
             ctr_chart=selectors.ctr_chart(summary=funnel_30),
             **selectors.model_summary(),
