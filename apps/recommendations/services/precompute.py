@@ -7,6 +7,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import repeat
 from typing import Literal
 
 import orjson
@@ -75,6 +76,10 @@ def recommendations_precompute(
             lists = model.explained_lists(batch, k=100, exclude_seen=exclude_seen)
             for user_id, (items, reasons) in zip(batch, lists, strict=True):
                 key = rcache.list_key(schema, version.pk, user_id, exclude_seen=exclude_seen)
+                # Scores as served (Python's round to 6 places, as serving's filter rounds):
+                # a third of the bytes of full floats, for lists Redis holds per shopper.
+                scores = list(map(round, [score for _, score in items], repeat(6, len(items))))
+                items = list(zip([item for item, _ in items], scores, strict=True))
                 pipe.set(key, orjson.dumps([strategy, items, reasons]), ex=ttl)
         try:
             pipe.execute()
