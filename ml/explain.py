@@ -67,6 +67,9 @@ REASON_TYPES = (
     "popular",
     "trending_in_category",
 )
+# The one-letter form cached lists carry (a list holds a hundred reasons per shopper).
+REASON_CODES = ("p", "b", "s", "t", "o", "r")
+TYPE_OF_CODE = dict(zip(REASON_CODES, REASON_TYPES, strict=True))
 
 
 @dataclass
@@ -110,15 +113,16 @@ class ListReasons:
 
     def encoded(self, row: int, items: list[int], item_ids: np.ndarray) -> list[list]:
         """Row ``row``'s reasons for its first ``len(items)`` items in the compact form cached
-        lists carry: ``[type, item_id]`` (similar_to, bought_together), ``[type, gap_days]``
-        (buy_again; null when unknown), ``[type]`` otherwise."""
+        lists carry: ``[code, item_id]`` (similar_to, bought_together), ``[code, gap_days]``
+        (buy_again; null when unknown), ``[code]`` otherwise, the code one of
+        ``REASON_CODES`` (``TYPE_OF_CODE`` names it)."""
         out: list[list] = []
         kinds = self.kind[row].tolist()
         anchors = self.anchor[row].tolist()
         gaps = self.gap_days[row].tolist()
         for j in range(len(items)):
             kind = kinds[j]
-            name = REASON_TYPES[kind]
+            name = REASON_CODES[kind]
             if kind in (SIMILAR_TO, BOUGHT_TOGETHER) and anchors[j] >= 0:
                 out.append([name, str(item_ids[anchors[j]])])
             elif kind == BUY_AGAIN:

@@ -28,7 +28,7 @@ from apps.catalog.sessions import session_recent_from_database
 from apps.merchandising import facts as item_facts
 from apps.merchandising import sources
 from apps.merchandising.ordering import Placed
-from ml.explain import closest_recent
+from ml.explain import TYPE_OF_CODE, closest_recent
 
 RECENT_ITEMS = 5
 DAY = 86400.0
@@ -108,7 +108,7 @@ def _buy_again_gaps(user_id: str, items: list[str]) -> dict[str, dict[str, Any]]
 
 def _decoded(stored: list, facts: dict) -> dict[str, Any]:
     """A stored reason (ml.explain.ListReasons.encoded) as the API's reason object."""
-    kind = stored[0]
+    kind = TYPE_OF_CODE[stored[0]]
     if kind in ("similar_to", "bought_together"):
         return {"type": kind, "item_id": stored[1]}
     if kind == "buy_again":
@@ -119,7 +119,9 @@ def _decoded(stored: list, facts: dict) -> dict[str, Any]:
 
 
 def _from_stored(items: list[str], stored: dict[str, list]) -> dict[str, dict[str, Any]]:
-    trending = [i for i in items if i in stored and stored[i][0] == "trending_in_category"]
+    trending = [
+        i for i in items if i in stored and TYPE_OF_CODE[stored[i][0]] == "trending_in_category"
+    ]
     facts = item_facts.store_facts().lookup(trending) if trending else {}
     out: dict[str, dict[str, Any]] = {}
     for i in items:

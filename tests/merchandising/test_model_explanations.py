@@ -21,7 +21,7 @@ from apps.recommendations.model_store import models
 from apps.recommendations.movielens import movielens_ingest, movielens_read
 from apps.tenants.models import Tenant
 from apps.tenants.services import tenant_create
-from ml.explain import MIN_SIMILARITY
+from ml.explain import MIN_SIMILARITY, TYPE_OF_CODE
 from ml.model.state import stored_state
 from tests.factories import subscribe_store
 from tests.recommendations.conftest import SUBSET_USERS, clear_store_keys, train_now
@@ -115,14 +115,14 @@ def test_reasons_are_stored_with_the_cached_list_and_served_from_it(trained, api
 
     for row in rows:
         compact = stored[row["item_id"]]
-        assert row["reason"]["type"] == compact[0]
-        if compact[0] in ("similar_to", "bought_together"):
+        assert row["reason"]["type"] == TYPE_OF_CODE[compact[0]]
+        if compact[0] in ("s", "t"):
             assert row["reason"]["item_id"] == compact[1]
     # The cached reasons are what is served: rewrite one and the API says so.
     first = rows[0]["item_id"]
     other = next(item for item, _ in items if item != first)
     rewritten = [
-        ["bought_together", other] if item == first else reason
+        ["t", other] if item == first else reason
         for (item, _), reason in zip(items, reasons, strict=True)
     ]
     redis_client().set(key, orjson.dumps([strategy, items, rewritten]))

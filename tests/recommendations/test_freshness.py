@@ -17,6 +17,7 @@ from apps.catalog.recent import recent_key, recent_latest_key
 from apps.core.cache import redis_client
 from apps.recommendations import cache as rcache
 from apps.tenants.selectors import store_domain
+from ml.explain import REASON_CODES
 from tests.factories import api_key_for
 from tests.faults.conftest import server_env, test_database_url
 from tests.processes import ProcessSet
@@ -90,7 +91,7 @@ def test_events_change_the_next_answer(stores, recs_client, django_capture_on_co
     assert [item for item, _ in cached[:20]] == [row["item_id"] for row in after["items"]]
     assert marker.endswith(f"|{latest.decode()}|default")
     assert len(reasons) == len(cached)
-    assert all(reason[0] for reason in reasons)
+    assert all(reason[0] in REASON_CODES for reason in reasons)
     assert seen == []  # views are not of the "seen" types
 
 

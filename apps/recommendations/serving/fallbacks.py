@@ -20,11 +20,14 @@ from apps.recommendations.serving.state import (
 
 # Relative to the newest event of a known shopper: the shoppers' last_seen_at index answers it
 # at once, where max(timestamp) over catalog_event reads every event (only a BRIN index on
-# it). Anonymous events never count here anyway (count(DISTINCT user_id) skips NULL).
+# it), which is read only when no shopper has a last visit (COALESCE stops at the first value).
+# Anonymous events never count here anyway (count(DISTINCT user_id) skips NULL).
 _POPULAR_SQL = """
 SELECT e.item_id, count(DISTINCT e.user_id) AS shoppers
 FROM catalog_event e
-WHERE e."timestamp" >= (SELECT max(last_seen_at) FROM catalog_shopper) - %s * interval '1 day'
+WHERE e."timestamp" >= coalesce(
+    (SELECT max(last_seen_at) FROM catalog_shopper), (SELECT max("timestamp") FROM catalog_event)
+) - %s * interval '1 day'
 GROUP BY e.item_id
 ORDER BY shoppers DESC, e.item_id
 LIMIT 1000
