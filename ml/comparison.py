@@ -77,15 +77,17 @@ def compare_on_recent_window(
     """
     if candidate.strategy == "popularity" or len(interactions) == 0:
         return None
+    if int(interactions.timestamps.max()) <= int(active_until):
+        return None  # nothing happened since the active model's training: no copies needed
     interactions, _ = drop_duplicate_events(interactions)
-    for column in ("user_ids", "item_ids", "event_types"):
-        interactions.codes(column)  # before the split: its subsets share these vocabularies
     _, held_out = per_user_time_split(
         interactions,
         test_fraction=config.test_fraction,
         min_interactions=config.min_user_interactions,
     )
     window = held_out.subset(held_out.timestamps > int(active_until))
+    if len(window) == 0:
+        return None  # nothing happened since the active model's training
     # Everything else is history, held-out events up to `active_until` included: the active
     # model saw those, so the candidate must too. A shopper's window events are still their
     # latest ones (their held-out part is their latest events, in time order).
@@ -106,7 +108,7 @@ def compare_on_recent_window(
         for model in (past, active)
     ]
     shown = set(shoppers)
-    n_events = int(sum(1 for u in window.user_ids.tolist() if u in shown))
+    n_events = int(_of_shoppers(window, shown).sum())
     return WindowComparison(
         candidate=figures[0],
         active=figures[1],
@@ -126,7 +128,7 @@ def _without(interactions: Interactions, window: Interactions) -> Interactions:
         users, items, kinds = (events.codes(c)[0] for c in ("user_ids", "item_ids", "event_types"))
         n_items = len(interactions.codes("item_ids")[1])
         n_kinds = len(interactions.codes("event_types")[1])
-        return (users * n_items + items) * n_kinds + kinds
+        return (users.astype(np.int64) * n_items + items) * n_kinds + kinds
 
     every = cells(interactions)
     distinct, rank = np.unique(every, return_inverse=True)
@@ -145,12 +147,21 @@ def _window_truth(
     truth: dict[str, set[str]] = defaultdict(set)
     for user, item in zip(window.user_ids.tolist(), window.item_ids.tolist(), strict=True):
         truth[str(user)].add(str(item))
-    if exclude_seen:
+    if exclude_seen and truth:
+        # Only the window's shoppers' history, picked by code: the history is millions of events.
+        history = history.subset(_of_shoppers(history, set(truth)))
         for user, item in zip(history.user_ids.tolist(), history.item_ids.tolist(), strict=True):
             items = truth.get(str(user))
             if items is not None:
                 items.discard(str(item))
     return {user: items for user, items in truth.items() if items}
+
+
+def _of_shoppers(events: Interactions, shoppers: set[str]) -> np.ndarray:
+    """Boolean mask of the events of ``shoppers`` (through the codes)."""
+    codes, vocab = events.codes("user_ids")
+    wanted = np.fromiter((str(u) in shoppers for u in vocab.tolist()), dtype=bool, count=len(vocab))
+    return wanted[codes] if len(codes) else np.zeros(0, dtype=bool)
 
 
 def _recipe_refit(
@@ -184,6 +195,7 @@ def _events_by_shopper(
 ) -> dict[str, list[tuple[int, str, str, float | None, str]]]:
     """Each shopper's history events (ts, item, type, rating or None, order id), oldest first."""
     out: dict[str, list[tuple[int, str, str, float | None, str]]] = defaultdict(list)
+    history = history.subset(_of_shoppers(history, shoppers))
     columns = zip(
         history.user_ids.tolist(),
         history.item_ids.tolist(),

@@ -62,19 +62,22 @@ def per_user_last_order_split(
     if not in_order.any():
         return interactions, interactions.subset(np.zeros(n, dtype=bool))
     user_codes, user_vocab = interactions.codes("user_ids")
+    order_codes, order_vocab = interactions.codes("order_ids")
     idx = np.flatnonzero(in_order)
-    keys: dict[tuple[int, object], int] = {}
-    pairs = zip(user_codes[idx].tolist(), interactions.order_ids[idx].tolist(), strict=True)
-    key = np.fromiter((keys.setdefault(p, len(keys)) for p in pairs), np.int64, count=len(idx))
-    start = np.full(len(keys), np.inf)
-    np.minimum.at(start, key, interactions.timestamps[idx].astype(np.float64))
-    key_user = np.zeros(len(keys), dtype=np.int64)
+    pair = user_codes[idx].astype(np.int64) * len(order_vocab) + order_codes[idx]
+    _, key = np.unique(pair, return_inverse=True)
+    key = key.reshape(-1)
+    n_keys = int(key.max()) + 1
+    timestamps = interactions.timestamps
+    start = np.full(n_keys, np.inf)
+    np.minimum.at(start, key, timestamps[idx].astype(np.float64))
+    key_user = np.zeros(n_keys, dtype=np.int64)
     key_user[key] = user_codes[idx]
     n_orders = np.bincount(key_user, minlength=len(user_vocab))
     last_start = np.full(len(user_vocab), -np.inf)
     np.maximum.at(last_start, key_user, start)
     last_start[n_orders < min_orders] = np.inf
-    is_test = interactions.timestamps >= last_start[user_codes]
+    is_test = timestamps >= last_start[user_codes]
     return interactions.subset(~is_test), interactions.subset(is_test)
 
 
@@ -215,10 +218,11 @@ def relevance_matrix(
     # own pseudo-column beyond n_items.
     cols = cols.copy()
     if unknown_items.any():
-        test_items = np.asarray(test.item_ids)[keep]
+        test_items = test.codes("item_ids")[0][keep]
         if exclude is not None:
             test_items = test_items[keep2]
-        _, codes = np.unique(test_items[unknown_items].astype(str), return_inverse=True)
+        _, codes = np.unique(test_items[unknown_items], return_inverse=True)
+        codes = codes.reshape(-1)
         cols[unknown_items] = n_items + codes
         width = n_items + int(codes.max()) + 1
     else:

@@ -30,11 +30,9 @@ from ml.candidates.als import AlsParams
 from ml.data import (
     Catalog,
     EventWeights,
-    IdIndex,
     Interactions,
-    UserItemTable,
     build_index,
-    build_user_item_table,
+    build_seen_cells,
     factorize,
 )
 from ml.evaluation import (
@@ -172,12 +170,10 @@ def train(
     timings: dict[str, float] = {}
     k = config.k
     catalog = catalog if catalog is not None else Catalog.empty()
-    for column in ("user_ids", "item_ids", "event_types"):
-        interactions.codes(column)  # once here; every split below shares them
     interactions, n_duplicates = drop_duplicate_events(interactions)
     _, all_items = build_index(interactions, catalog)
     metrics: dict[str, object] = {
-        "users": len(set(interactions.user_ids.tolist())),
+        "users": len(distinct_users(interactions)),
         "items": len(all_items),
         "interactions": len(interactions),
         "duplicates_dropped": n_duplicates,
@@ -243,7 +239,7 @@ def train(
     timings["split"] = time.perf_counter() - t0
 
     inner_users, inner_items = build_index(inner, catalog)
-    val_users = np.array(sorted(set(val.user_ids.tolist())), dtype=str)
+    val_users = np.array(sorted(distinct_users(val)), dtype=str)
     val_rows = inner_users.lookup(val_users)
     val_users = val_users[val_rows >= 0]
     val_rows = val_rows[val_rows >= 0]
@@ -253,7 +249,7 @@ def train(
         val_users, val_rows = val_users[pick], val_rows[pick]
 
     # Truth for validation shoppers (model rows of the inner fit).
-    inner_seen = _seen_table(inner, inner_users, inner_items) if exclude_seen else None
+    inner_seen = build_seen_cells(inner, inner_users, inner_items) if exclude_seen else None
     val_truth = relevance_matrix(
         val, val_users, inner_users.lookup, inner_items.lookup, len(inner_items), exclude=inner_seen
     )
@@ -332,6 +328,9 @@ def train(
     metrics["validation"] = {name: round(v, 5) for name, v in validation.items()}
     chosen = _choose(validation)
     reason = f"best validation NDCG@{k} ({validation[chosen]:.4f})"
+    # Big stores: each fitted model holds per-cell arrays; only one is alive at a time.
+    del candidates_models, inner_model, m
+    found.factors = None
 
     # --- 4. honest evaluation: refit on train_e, score on test_e -----------------------------
     report("evaluate", 60)
@@ -341,7 +340,7 @@ def train(
         eval_model = attach_ranker(eval_model, booster)
     timings["fit_eval"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    test_users = np.array(sorted(set(test_e.user_ids.tolist())), dtype=str)
+    test_users = np.array(sorted(distinct_users(test_e)), dtype=str)
     test_rows = eval_model.user_index.lookup(test_users)
     test_users, test_rows = test_users[test_rows >= 0], test_rows[test_rows >= 0]
     if len(test_users) > config.max_eval_users:
@@ -369,6 +368,7 @@ def train(
         recs = eval_model.buy_again_indices(test_rows, k)
         metrics["buy_again"] = _rounded(ranking_metrics(recs, test_truth, k, eval_model.n_items))
     timings["evaluate"] = time.perf_counter() - t0
+    del eval_model, m, test_truth, train_e, test_e, inner, val, val_truth, inner_seen
 
     # --- 5. delivered model: everything, chosen strategy --------------------------------------
     report("refit", 80)
@@ -399,7 +399,10 @@ def drop_duplicate_events(interactions: Interactions) -> tuple[Interactions, int
     users, _ = interactions.codes("user_ids")
     items, item_vocab = interactions.codes("item_ids")
     types, type_vocab = interactions.codes("event_types")
-    key = (users * max(len(item_vocab), 1) + items) * max(len(type_vocab), 1) + types
+    # int64: the product of three code ranges overflows the int32 codes.
+    key = (users.astype(np.int64) * max(len(item_vocab), 1) + items) * max(
+        len(type_vocab), 1
+    ) + types
     order = np.lexsort((np.arange(n), interactions.timestamps, key))
     k_s, t_s = key[order], interactions.timestamps[order]
     repeat = np.zeros(n, dtype=bool)
@@ -410,6 +413,13 @@ def drop_duplicate_events(interactions: Interactions) -> tuple[Interactions, int
     keep = np.ones(n, dtype=bool)
     keep[order[repeat]] = False
     return interactions.subset(keep), n_repeat
+
+
+def distinct_users(interactions: Interactions) -> list[str]:
+    """The shoppers with events in ``interactions`` (one sort of int32 codes, no Python string
+    per event)."""
+    codes, vocab = interactions.codes("user_ids")
+    return [str(u) for u in vocab[np.unique(codes)].tolist()] if len(codes) else []
 
 
 def _choose(validation: dict[str, float]) -> str:
@@ -427,7 +437,7 @@ def _repeat_share(before: Interactions, after: Interactions) -> float:
         return 0.0
     users = _joint_codes(before, after, "user_ids")
     items = _joint_codes(before, after, "item_ids")
-    key = users * (int(items.max()) + 1) + items
+    key = users.astype(np.int64) * (int(items.max()) + 1) + items
     n = len(before)
     return float(np.isin(key[n:], key[:n]).mean())
 
@@ -440,19 +450,6 @@ def _joint_codes(a: Interactions, b: Interactions, column: str) -> np.ndarray:
     if va is vb:
         return np.concatenate([ca, cb])
     return factorize(np.concatenate([getattr(a, column), getattr(b, column)]))
-
-
-def _seen_table(interactions: Interactions, users: IdIndex, items: IdIndex) -> UserItemTable:
-    """Which (shopper, item) cells ``interactions`` touch (weights irrelevant)."""
-    return build_user_item_table(
-        interactions,
-        users,
-        items,
-        EventWeights(),
-        reference_ts=int(interactions.timestamps.max(initial=0)),
-        half_life_days=None,
-        repeat_event=None,
-    )
 
 
 def _shallow(model: RecommenderModel) -> RecommenderModel:

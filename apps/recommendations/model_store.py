@@ -1,7 +1,9 @@
 """Trained model artifacts: where they live in the "artifacts" storage (settings.STORAGES), the
-local copy serving memory-maps, and a bounded per-process LRU of loaded models keyed by (store
-schema, version id), so a store's model is read once per process and never handed to another
-store.
+local copy serving memory-maps, and a per-process LRU of loaded models keyed by (store schema,
+version id), so a store's model is read once per process and never handed to another store. The
+LRU is bounded by bytes (RECS_MODEL_CACHE_MB): each model counts its private memory
+(`RecommenderModel.resident_bytes`: id dictionaries and what loading derives), not its arrays,
+which are memory-mapped from the artifact and shared with every process on the machine.
 
 An artifact is the folder `RecommenderModel.save` writes, stored under models/<schema>/<number>/.
 On a file-system storage that folder is served in place. On a remote storage (S3) training uploads
@@ -198,11 +200,14 @@ class LoadedModel:
 
 
 class ModelStore:
-    """LRU of loaded models. Loading happens outside the LRU lock, one load per key at a time."""
+    """LRU of loaded models within a byte budget. Loading happens outside the LRU lock, one load
+    per key at a time. The most recently used model is always kept, even alone above the budget
+    (evicting it would reload it on the next request)."""
 
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget_bytes = budget_bytes
         self._models: OrderedDict[tuple[str, int], LoadedModel] = OrderedDict()
+        self._sizes: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
         self._loading: dict[tuple[str, int], threading.Lock] = {}
 
@@ -223,23 +228,31 @@ class ModelStore:
                 if not artifact_belongs_to(artifact, schema_name):
                     raise ValueError(f"artifact {artifact!r} is not under {schema_name}'s prefix")
                 loaded = LoadedModel(RecommenderModel.load(artifact_dir(artifact)))
+                size = loaded.model.resident_bytes()
                 with self._lock:
                     self._models[key] = loaded
+                    self._sizes[key] = size
                     self._models.move_to_end(key)
-                    while len(self._models) > self.capacity:
-                        self._models.popitem(last=False)
+                    while len(self._models) > 1 and self.resident_bytes() > self.budget_bytes:
+                        evicted, _ = self._models.popitem(last=False)
+                        self._sizes.pop(evicted, None)
         with self._lock:
             self._loading.pop(key, None)
         return loaded
+
+    def resident_bytes(self) -> int:
+        """Estimated private bytes of the cached models (call under the lock or for a report)."""
+        return sum(self._sizes.get(key, 0) for key in self._models)
 
     def forget(self, schema_name: str | None = None) -> None:
         with self._lock:
             for key in [k for k in self._models if schema_name is None or k[0] == schema_name]:
                 del self._models[key]
+                self._sizes.pop(key, None)
 
     def keys(self) -> list[tuple[str, int]]:
         with self._lock:
             return list(self._models)
 
 
-models = ModelStore(capacity=settings.RECS_MODEL_CACHE_SIZE)
+models = ModelStore(budget_bytes=settings.RECS_MODEL_CACHE_MB * 1024 * 1024)

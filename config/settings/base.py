@@ -230,8 +230,10 @@ RECS_TRAINING_SEARCH_TRIALS = env.int("RECS_TRAINING_SEARCH_TRIALS", default=12)
 RECS_PRECOMPUTE_ACTIVE_DAYS = env.int("RECS_PRECOMPUTE_ACTIVE_DAYS", default=30)
 RECS_PRECOMPUTE_MAX_SHOPPERS = env.int("RECS_PRECOMPUTE_MAX_SHOPPERS", default=200_000)
 RECS_CACHE_TTL_SECONDS = env.int("RECS_CACHE_TTL_SECONDS", default=7 * 24 * 3600)
-# Trained models kept in memory per serving process (LRU over (store, version)).
-RECS_MODEL_CACHE_SIZE = env.int("RECS_MODEL_CACHE_SIZE", default=8)
+# Private memory (MiB) the loaded models of one serving process may hold (LRU over (store,
+# version)). Model arrays are memory-mapped from the artifact and shared, so they do not count;
+# what loading builds (id dictionaries, normalised factors) does (apps/recommendations/model_store).
+RECS_MODEL_CACHE_MB = env.int("RECS_MODEL_CACHE_MB", default=1024)
 
 # --- Batch recommendation jobs (apps.batchjobs) -------------------------------------------------
 # Shoppers per Celery task on the `batch` queue; how long a download link stays valid; at most

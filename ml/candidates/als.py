@@ -137,7 +137,7 @@ def als_topk(
 def normalized(factors: np.ndarray) -> np.ndarray:
     """Rows scaled to unit L2 norm (zero rows stay zero)."""
     norms = np.linalg.norm(factors, axis=1, keepdims=True)
-    return (factors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+    return (factors / np.where(norms > 0, norms, 1.0)).astype(np.float32, copy=False)
 
 
 def item_neighbors(

@@ -68,11 +68,12 @@ class TimeBins:
         width = max(DAY, -(-span // max_bins))
         n_bins = -(-span // width)
         b = ((timestamps - origin) // width).astype(np.int64)
-        counts = np.zeros((n_items, n_bins), dtype=np.float32)
-        np.add.at(counts, (item_idx, b), 1.0)
+        # Counted straight into the cumulative table (its first column stays 0) and summed in
+        # place: one (items x bins) array, not two.
         cum = np.zeros((n_items, n_bins + 1), dtype=np.float32)
-        np.cumsum(counts, axis=1, out=cum[:, 1:])
-        total = np.concatenate([[0.0], np.cumsum(counts.sum(axis=0, dtype=np.float64))])
+        np.add.at(cum, (item_idx, b + 1), 1.0)
+        total = np.concatenate([[0.0], np.cumsum(cum.sum(axis=0, dtype=np.float64)[1:])])
+        np.cumsum(cum, axis=1, out=cum)
         return cls(origin, int(width), cum, total)
 
     @property

@@ -5,16 +5,19 @@ owns the mapping between the store's string ids and those indices, and the aggre
 events into per (shopper, item) statistics.
 """
 
+from ml.data.catalog import Catalog
+from ml.data.export import interactions_export, interactions_import
 from ml.data.index import IdIndex, build_index, lookup_coded
 from ml.data.matrix import (
     EventWeights,
     UserItemTable,
     build_interaction_matrix,
+    build_seen_cells,
     build_user_item_table,
     event_weights_array,
     time_decay,
 )
-from ml.data.records import DAY, EVENT_TYPES, Catalog, Interactions, factorize
+from ml.data.records import DAY, EVENT_TYPES, Interactions, factorize
 
 __all__ = [
     "DAY",
@@ -26,9 +29,12 @@ __all__ = [
     "UserItemTable",
     "build_index",
     "build_interaction_matrix",
+    "build_seen_cells",
     "build_user_item_table",
     "event_weights_array",
     "factorize",
+    "interactions_export",
+    "interactions_import",
     "lookup_coded",
     "time_decay",
 ]

@@ -8,8 +8,9 @@ from dataclasses import dataclass, fields
 import numpy as np
 import scipy.sparse as sp
 
+from ml.data.catalog import Catalog
 from ml.data.index import IdIndex, build_index
-from ml.data.records import DAY, Catalog, Interactions
+from ml.data.records import DAY, Interactions
 
 PLAIN_TYPES = ("view", "click", "add_to_cart", "purchase")  # a fixed weight per event
 
@@ -120,27 +121,37 @@ def build_user_item_table(
     unit is not several orders).
     """
     n_users, n_items = len(user_index), len(item_index)
-    u = user_index.lookup_column(interactions, "user_ids")
-    i = item_index.lookup_column(interactions, "item_ids")
+    # Millions of events: int32 positions, copies only when some events are dropped, and every
+    # per-event temporary released as soon as the per-cell columns no longer need it.
+    u = user_index.lookup_column(interactions, "user_ids", np.int32)
+    i = item_index.lookup_column(interactions, "item_ids", np.int32)
     keep = (u >= 0) & (i >= 0)
-    u, i = u[keep], i[keep]
-    ts = interactions.timestamps[keep]
-    w = event_weights_array(interactions, weights)[keep]
-    w *= time_decay(ts, reference_ts, half_life_days)
+    all_known = bool(keep.all())
+    key = u.astype(np.int64) * n_items + i
+    del u, i
+    ts = interactions.timestamps
+    w = event_weights_array(interactions, weights)
+    if half_life_days:
+        w *= time_decay(ts, reference_ts, half_life_days)
     rep = (
         np.ones(len(ts), dtype=bool)
         if repeat_event is None
-        else interactions.type_mask(repeat_event)[keep]
+        else interactions.type_mask(repeat_event)
     )
+    if not all_known:
+        key, ts, w, rep = key[keep], ts[keep], w[keep], rep[keep]
+    del keep
 
-    key = u * n_items + i
     order = np.argsort(key, kind="stable")
     key_sorted = key[order]
+    n_events = len(key)
+    del key
     # Run starts of the sorted keys (np.unique would sort them all over again).
     first = np.ones(len(key_sorted), dtype=bool)
     first[1:] = key_sorted[1:] != key_sorted[:-1]
     starts = np.flatnonzero(first)
     uniq = key_sorted[starts]
+    del key_sorted
     if len(uniq) == 0:
         empty = {
             name: np.zeros(0)
@@ -163,14 +174,17 @@ def build_user_item_table(
     ts_s = ts[order]
     data = {
         "weight": np.add.reduceat(w[order], starts),
-        "count": np.diff(np.append(starts, len(key_sorted))).astype(np.float64),
+        "count": np.diff(np.append(starts, n_events)).astype(np.float64),
         "last_ts": np.maximum.reduceat(ts_s, starts).astype(np.float64),
         "first_ts": np.minimum.reduceat(ts_s, starts).astype(np.float64),
     }
+    del ts_s, w
     # Distinct (cell, second) occasions of the repeat event.
-    cell_of_event = np.empty(len(key), dtype=np.int64)
-    cell_of_event[order] = np.cumsum(first) - 1
+    cell_of_event = np.empty(n_events, dtype=np.int32 if len(uniq) < 2**31 else np.int64)
+    cell_of_event[order] = np.cumsum(first, dtype=cell_of_event.dtype) - 1
+    del order, first
     rep_cell, rep_ts = cell_of_event[rep], ts[rep]
+    del cell_of_event
     rep_cells = np.zeros(len(uniq))
     first_rep = np.zeros(len(uniq))
     last_rep = np.zeros(len(uniq))
@@ -190,12 +204,37 @@ def build_user_item_table(
     data["repeat_count"] = rep_cells
     data["first_repeat_ts"] = first_rep
     data["last_repeat_ts"] = last_rep
-    rows = (uniq // n_items).astype(np.int64)
     indices = (uniq % n_items).astype(np.int32)
     indptr = np.zeros(n_users + 1, dtype=np.int64)
-    np.add.at(indptr, rows + 1, 1)
+    indptr[1:] = np.cumsum(np.bincount(uniq // n_items, minlength=n_users))
+    return UserItemTable(indptr=indptr, indices=indices, data=data, shape=(n_users, n_items))
+
+
+def build_seen_cells(
+    interactions: Interactions, user_index: IdIndex, item_index: IdIndex
+) -> UserItemTable:
+    """Which (shopper, item) cells ``interactions`` touch: a :class:`UserItemTable` with the
+    layout only (no data columns), for "already seen" filters; events with unknown ids are
+    dropped. A fraction of :func:`build_user_item_table`'s memory (one sort of int64 keys)."""
+    n_users, n_items = len(user_index), len(item_index)
+    u = user_index.lookup_column(interactions, "user_ids", np.int32)
+    i = item_index.lookup_column(interactions, "item_ids", np.int32)
+    known = (u >= 0) & (i >= 0)
+    key = u.astype(np.int64) * n_items + i
+    del u, i
+    if not known.all():
+        key = key[known]
+    key.sort()
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    uniq = key[first]
+    indptr = np.zeros(n_users + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum(np.bincount(uniq // n_items, minlength=n_users))
     return UserItemTable(
-        indptr=np.cumsum(indptr), indices=indices, data=data, shape=(n_users, n_items)
+        indptr=indptr,
+        indices=(uniq % n_items).astype(np.int32),
+        data={},
+        shape=(n_users, n_items),
     )
 
 

@@ -1,5 +1,8 @@
 """The trained recommender artifact: arrays, metadata and an optional LightGBM booster,
-persisted as ``arrays.npz`` + ``manifest.json`` + ``ranker.txt`` without pickle."""
+persisted as ``arrays.npz`` + ``manifest.json`` + ``ranker.txt`` without pickle. The arrays
+are loaded as read-only memory maps (ml.model.arrays_io), shared by every process serving the
+model; what loading builds on top of them (id dictionaries, normalised factors) is the model's
+private memory, :meth:`RecommenderModel.resident_bytes`."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import scipy.sparse as sp
 from ml.candidates.als import normalized
 from ml.candidates.popularity import TimeBins
 from ml.data import IdIndex, UserItemTable
+from ml.model.arrays_io import is_mapped, load_arrays, save_arrays
 from ml.model.config import FORMAT_VERSION, STRATEGIES, ServingConfig
 from ml.model.features import FEATURE_NAMES
 from ml.model.fresh import FreshServing
@@ -125,6 +129,37 @@ class RecommenderModel(BatchServing, ItemLists, FreshServing):
         clone.meta = {**self.meta, "strategy": strategy}
         return clone
 
+    def resident_bytes(self) -> int:
+        """Private memory this model holds, estimated: arrays not mapped from the artifact
+        (all of them before a save/load), what loading derived from them (id dictionaries,
+        normalised factors, orders) and the ranker. Mapped pages are the page cache's, shared
+        by every process, and are not counted."""
+        seen: set[int] = set()
+        total = 0
+
+        def add(value: object) -> None:
+            nonlocal total
+            if isinstance(value, np.ndarray):
+                if id(value) not in seen and not is_mapped(value):
+                    seen.add(id(value))
+                    total += value.nbytes
+                    if value.dtype.hasobject:  # the str objects, about 60 bytes each
+                        total += 60 * value.size
+            elif isinstance(value, sp.spmatrix):
+                for part in (value.data, value.indices, value.indptr):
+                    add(part)
+
+        for value in self.arrays.values():
+            add(value)
+        for value in self.__dict__.values():
+            add(value)
+        for index in (self.user_index, self.item_index):
+            add(index.ids)
+            total += index.resident_bytes()
+        if self.booster is not None:
+            total += 2 * len(self.booster.model_to_string())
+        return total
+
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> None:
         """Write ``manifest.json``, ``arrays.npz`` and, with a ranker, ``ranker.txt`` into
@@ -132,7 +167,7 @@ class RecommenderModel(BatchServing, ItemLists, FreshServing):
         """
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        np.savez(d / "arrays.npz", **self.arrays)
+        save_arrays(d / "arrays.npz", self.arrays)
         if self.booster is not None:
             self.booster.save_model(str(d / "ranker.txt"))
         manifest = {
@@ -155,8 +190,7 @@ class RecommenderModel(BatchServing, ItemLists, FreshServing):
             raise ValueError(f"unsupported model format {manifest.get('format_version')!r}")
         if manifest.get("has_ranker") and manifest.get("feature_names") != list(FEATURE_NAMES):
             raise ValueError("model was trained with a different feature set; retrain it")
-        with np.load(d / "arrays.npz", allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+        arrays = load_arrays(d / "arrays.npz")
         booster = lgb.Booster(model_file=str(d / "ranker.txt")) if manifest["has_ranker"] else None
         return cls(
             arrays=arrays,

@@ -13,7 +13,7 @@ from ml.candidates.als import AlsParams, fit_als, item_neighbors, normalized
 from ml.candidates.buy_again import buy_again_scores, cell_intervals, item_intervals
 from ml.candidates.content import content_embeddings, item_texts
 from ml.candidates.cooccurrence import basket_ids, cooccurrence_matrix
-from ml.candidates.popularity import TimeBins, popularity_scores, trending_scores
+from ml.candidates.popularity import TimeBins, trending_scores
 from ml.candidates.segments import fit_segments
 from ml.data import (
     Catalog,
@@ -80,8 +80,9 @@ def fit_model(
         half_life_days=options.half_life_days,
         repeat_event=repeat_event,
     )
-    u_ev = user_index.lookup_column(interactions, "user_ids")
-    i_ev = item_index.lookup_column(interactions, "item_ids")
+    # int32 positions (every consumer below widens before combining them into keys).
+    u_ev = user_index.lookup_column(interactions, "user_ids", np.int32)
+    i_ev = item_index.lookup_column(interactions, "item_ids", np.int32)
     w_ev = event_weights_array(interactions, options.weights)
 
     a: dict[str, np.ndarray] = {"user_ids": user_index.ids, "item_ids": item_index.ids}
@@ -89,18 +90,27 @@ def fit_model(
     table.data["interval"] = cell_intervals(table)
     item_iv = item_intervals(table, n_items)
     table.data["buy_again"] = buy_again_scores(table, item_iv, ref)
-    orders = np.asarray(interactions.order_ids, dtype=object)
+    order_codes, order_vocab = interactions.codes("order_ids")
     in_order = interactions.order_mask()
     table.data.update(
-        order_cells(table, u_ev[in_order], i_ev[in_order], ts[in_order], orders[in_order])
+        order_cells(
+            table, u_ev[in_order], i_ev[in_order], ts[in_order], order_vocab[order_codes[in_order]]
+        )
     )
     for name, values in table.data.items():
         a["ui_" + name] = values
     a["item_interval"] = item_iv
 
     # Item statistics.
-    a["popularity"] = popularity_scores(i_ev, u_ev, n_items)
+    # Distinct shoppers per item are the table's cells per column (what popularity_scores
+    # counts with a sort of every event, seconds at millions of events).
     a["n_users_item"] = np.bincount(table.indices, minlength=n_items).astype(np.float64)
+    events_per_item = np.bincount(i_ev, minlength=n_items).astype(np.float64)
+    a["popularity"] = (
+        a["n_users_item"] + events_per_item / (events_per_item.max(initial=0.0) + 1.0)
+        if len(i_ev)
+        else np.zeros(n_items)
+    )
     a["trending"] = trending_scores(
         i_ev, ts, w_ev, n_items, reference_ts=ref, half_life_days=options.trending_half_life_days
     )
@@ -164,7 +174,9 @@ def fit_model(
     # where the purchases name one, time-window sessions otherwise.
     t1 = time.perf_counter()
     sel = is_purchase if has_purchases else np.ones(len(ts), bool)
-    basket, order = basket_ids(u_ev[sel], ts[sel], np.where(in_order, orders, "")[sel])
+    basket, order = basket_ids(
+        u_ev[sel], ts[sel], order_vocab[np.where(in_order, order_codes, 0)[sel]]
+    )
     cooc = cooccurrence_matrix(
         basket,
         i_ev[sel][order],
@@ -223,6 +235,8 @@ def fit_model(
         "rating_range": _rating_range(interactions),
         "repeat_store": False,
     }
+    # The model builds its own id dictionaries: free these (a dict entry per shopper) first.
+    del user_index, item_index, table
     return RecommenderModel(arrays=a, meta=meta)
 
 
