@@ -15,7 +15,13 @@ from apps.tenants.models import Tenant
 from apps.tenants.selectors import store_domain
 from apps.tenants.services import public_tenant_ensure, tenant_create, tenant_template_migrate
 from config.celery import app as celery_app
-from tests.factories import ItemFactory, MembershipFactory, UserFactory, subscribe_store
+from tests.factories import (
+    ItemFactory,
+    MembershipFactory,
+    UserFactory,
+    api_key_for,
+    subscribe_store,
+)
 
 
 def _clear_test_redis_keys() -> None:
@@ -77,6 +83,19 @@ def store_client():
 
     def make(tenant: Tenant, **defaults) -> Client:
         return Client(HTTP_HOST=store_domain(tenant.slug), **defaults)
+
+    return make
+
+
+@pytest.fixture
+def key_client(store_client):
+    """`key_client(tenant, scopes=("recommend",))` → a client on the store's host with a fresh
+    API key of that store."""
+
+    def make(tenant: Tenant, scopes=("recommend",)) -> Client:
+        _, key = api_key_for(tenant, scopes=scopes)
+        connection.set_schema_to_public()
+        return store_client(tenant, HTTP_AUTHORIZATION=f"Bearer {key}")
 
     return make
 

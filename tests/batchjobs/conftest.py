@@ -16,7 +16,7 @@ from apps.recommendations import serving
 from apps.recommendations.movielens import movielens_ingest, movielens_read
 from apps.tenants.models import Tenant
 from apps.tenants.services import tenant_create
-from tests.factories import api_key_for, subscribe_store
+from tests.factories import subscribe_store
 from tests.recommendations.conftest import (
     SUBSET_USERS,
     _an_hour_ago,
@@ -66,18 +66,6 @@ def _fresh_serving_state():
     yield
     serving.forget_all()
     placing.forget_all()
-
-
-@pytest.fixture
-def key_client(store_client):
-    """`key_client(tenant, scopes=("recommend",))` → a client with a fresh key of that store."""
-
-    def make(tenant, scopes=("recommend",)):
-        _, key = api_key_for(tenant, scopes=scopes)
-        connection.set_schema_to_public()
-        return store_client(tenant, HTTP_AUTHORIZATION=f"Bearer {key}")
-
-    return make
 
 
 @pytest.fixture

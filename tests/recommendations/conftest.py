@@ -28,7 +28,7 @@ from apps.recommendations.models import ModelVersion
 from apps.recommendations.movielens import movielens_ingest, movielens_read
 from apps.tenants.models import Tenant
 from apps.tenants.services import tenant_create
-from tests.factories import api_key_for, subscribe_store
+from tests.factories import subscribe_store
 
 SUBSET_USERS = 120
 # Small and fast: no hyper-parameter search, few ALS iterations, a small re-ranker.
@@ -125,18 +125,6 @@ def _fresh_serving_state():
     yield
     serving.forget_all()
     rcache._redis_down_until = 0.0
-
-
-@pytest.fixture
-def recs_client(store_client):
-    """`recs_client(tenant, scopes=("recommend",))` → a client with a fresh key of that store."""
-
-    def make(tenant, scopes=("recommend",)):
-        _, key = api_key_for(tenant, scopes=scopes)
-        connection.set_schema_to_public()
-        return store_client(tenant, HTTP_AUTHORIZATION=f"Bearer {key}")
-
-    return make
 
 
 @pytest.fixture

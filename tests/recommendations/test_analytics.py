@@ -106,8 +106,8 @@ def _zero_day(day: int) -> dict:
     }
 
 
-def test_summary_counts_lists_clicked_converted_and_revenue_exactly(alpha, known_data, recs_client):
-    client = recs_client(alpha, scopes=("ingest",))
+def test_summary_counts_lists_clicked_converted_and_revenue_exactly(alpha, known_data, key_client):
+    client = key_client(alpha, scopes=("ingest",))
 
     response = client.get("/api/v1/analytics/summary?days=7")
 
@@ -164,10 +164,8 @@ def test_summary_is_one_query(alpha, known_data, django_assert_num_queries):
     )
 
 
-def test_summary_api_queries_are_constant(
-    alpha, known_data, recs_client, django_assert_num_queries
-):
-    client = recs_client(alpha)
+def test_summary_api_queries_are_constant(alpha, known_data, key_client, django_assert_num_queries):
+    client = key_client(alpha)
     client.get("/api/v1/analytics/summary?days=7")  # the key and the host are cached after this
 
     # django-tenants' SET search_path, then the summary itself: nothing per day or per row
@@ -178,20 +176,20 @@ def test_summary_api_queries_are_constant(
     assert len(response.json()["by_day"]) == 90
 
 
-def test_a_window_of_one_day_sees_only_today(alpha, known_data, recs_client):
-    response = recs_client(alpha).get("/api/v1/analytics/summary?days=1")
+def test_a_window_of_one_day_sees_only_today(alpha, known_data, key_client):
+    response = key_client(alpha).get("/api/v1/analytics/summary?days=1")
 
     assert response.json()["by_day"] == [_zero_day(0)]
     assert response.json()["lists_served"] == 0
 
 
-def test_store_b_key_never_sees_store_a_figures(alpha, beta, known_data, recs_client):
+def test_store_b_key_never_sees_store_a_figures(alpha, beta, known_data, key_client):
     with tenant_context(beta):
         ImpressionFactory(recommendation_id="r1", user_id="u1", item_ids=["a"], served_at=_at(1, 5))
     connection.set_schema_to_public()
 
-    from_beta = recs_client(beta).get("/api/v1/analytics/summary")
-    from_alpha = recs_client(alpha).get("/api/v1/analytics/summary")
+    from_beta = key_client(beta).get("/api/v1/analytics/summary")
+    from_alpha = key_client(alpha).get("/api/v1/analytics/summary")
 
     assert (from_beta.json()["lists_served"], from_beta.json()["clicks"]) == (1, 0)
     assert from_beta.json()["revenue"] == 0.0
@@ -199,8 +197,8 @@ def test_store_b_key_never_sees_store_a_figures(alpha, beta, known_data, recs_cl
 
 
 @pytest.mark.parametrize("days", ["0", "91", "-3", "seven", "1.5"])
-def test_days_out_of_range_is_400_naming_days(alpha, recs_client, days):
-    response = recs_client(alpha).get(f"/api/v1/analytics/summary?days={days}")
+def test_days_out_of_range_is_400_naming_days(alpha, key_client, days):
+    response = key_client(alpha).get(f"/api/v1/analytics/summary?days={days}")
 
     assert response.status_code == 400
     error = response.json()["error"]
@@ -214,10 +212,10 @@ def test_summary_needs_an_api_key(alpha, store_client):
     assert response.status_code == 401
 
 
-def test_dashboard_shows_the_api_ctr_and_currency(alpha, known_data, recs_client, store_client):
+def test_dashboard_shows_the_api_ctr_and_currency(alpha, known_data, key_client, store_client):
     Tenant.objects.filter(pk=alpha.pk).update(currency="EUR")
     forget_tenant_hosts()  # the hosts' process cache would keep the old row for 5 s
-    api = recs_client(alpha).get("/api/v1/analytics/summary?days=7").json()
+    api = key_client(alpha).get("/api/v1/analytics/summary?days=7").json()
     user = UserFactory()
     MembershipFactory(user=user, tenant=alpha, role="analyst")
     client = store_client(alpha)

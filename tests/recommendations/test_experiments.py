@@ -42,9 +42,9 @@ def test_bucketing_is_deterministic_and_spread():
     assert buckets != [experiment_bucket(8, f"user-{n}") for n in range(2000)]
 
 
-def test_served_lists_are_logged_in_batches_and_clicks_attributed(stores, recs_client):
+def test_served_lists_are_logged_in_batches_and_clicks_attributed(stores, key_client):
     # given three served lists
-    client = recs_client(stores.a)
+    client = key_client(stores.a)
     served = [client.get(f"/api/v1/recommendations/users/{u}?k=3").json() for u in ("7", "8", "9")]
     with tenant_context(stores.a):
         assert Impression.objects.count() == 0  # nothing written on the request path
@@ -62,10 +62,8 @@ def test_served_lists_are_logged_in_batches_and_clicks_attributed(stores, recs_c
     assert first.item_ids == [row["item_id"] for row in served[0]["items"]]
 
 
-def test_experiment_api_create_results_stop(
-    stores, recs_client, django_capture_on_commit_callbacks
-):
-    client = recs_client(stores.a, scopes=("manage", "recommend"))
+def test_experiment_api_create_results_stop(stores, key_client, django_capture_on_commit_callbacks):
+    client = key_client(stores.a, scopes=("manage", "recommend"))
 
     # when an experiment is created through the API
     with django_capture_on_commit_callbacks(execute=True):
@@ -201,8 +199,8 @@ def test_experiment_results_per_arm_with_z_tests(alpha):
         ),
     ],
 )
-def test_invalid_experiments_are_400_and_write_nothing(alpha, recs_client, arms, fields):
-    client = recs_client(alpha, scopes=("manage",))
+def test_invalid_experiments_are_400_and_write_nothing(alpha, key_client, arms, fields):
+    client = key_client(alpha, scopes=("manage",))
 
     response = client.post(
         "/api/v1/experiments/", {"name": "x", "arms": arms}, content_type="application/json"
@@ -214,8 +212,8 @@ def test_invalid_experiments_are_400_and_write_nothing(alpha, recs_client, arms,
         assert Experiment.objects.count() == 0
 
 
-def test_experiments_need_the_manage_scope(alpha, recs_client):
-    response = recs_client(alpha, scopes=("recommend",)).post(
+def test_experiments_need_the_manage_scope(alpha, key_client):
+    response = key_client(alpha, scopes=("recommend",)).post(
         "/api/v1/experiments/", {"name": "x", "arms": TWO_ARMS}, content_type="application/json"
     )
     assert response.status_code == 403

@@ -64,9 +64,9 @@ def _items(response) -> list[str]:
     return [row["item_id"] for row in response.json()["items"]]
 
 
-def test_events_change_the_next_answer(stores, recs_client, django_capture_on_commit_callbacks):
+def test_events_change_the_next_answer(stores, key_client, django_capture_on_commit_callbacks):
     # given shopper 21's precomputed list
-    client = recs_client(stores.a, scopes=("ingest", "recommend"))
+    client = key_client(stores.a, scopes=("ingest", "recommend"))
     before = client.get(LIST.format(21, 20)).json()
     assert not before["strategy"].endswith("+fresh")
 
@@ -96,10 +96,10 @@ def test_events_change_the_next_answer(stores, recs_client, django_capture_on_co
 
 
 def test_a_just_bought_item_disappears_from_an_exclude_seen_list(
-    stores, recs_client, django_capture_on_commit_callbacks
+    stores, key_client, django_capture_on_commit_callbacks
 ):
     # given the top items recommended to shopper 22
-    client = recs_client(stores.a, scopes=("ingest", "recommend"))
+    client = key_client(stores.a, scopes=("ingest", "recommend"))
     top = _items(client.get(LIST.format(22, 5)))
 
     # when they buy the first and rate the second
@@ -117,9 +117,9 @@ def test_a_just_bought_item_disappears_from_an_exclude_seen_list(
     assert len(_items(client.get(LIST.format(22, 5)))) == 5
 
 
-def test_dismiss_means_not_interested(stores, recs_client, django_capture_on_commit_callbacks):
+def test_dismiss_means_not_interested(stores, key_client, django_capture_on_commit_callbacks):
     # given shopper 23's top item
-    client = recs_client(stores.a, scopes=("ingest", "recommend"))
+    client = key_client(stores.a, scopes=("ingest", "recommend"))
     first = _items(client.get(LIST.format(23, 1)))[0]
 
     # when they dismiss it
@@ -131,7 +131,7 @@ def test_dismiss_means_not_interested(stores, recs_client, django_capture_on_com
 
 
 def test_seen_event_types_are_a_store_setting(
-    stores, recs_client, django_capture_on_commit_callbacks
+    stores, key_client, django_capture_on_commit_callbacks
 ):
     # given store A counting only dismissals as "seen"
     stores.a.seen_event_types = ["dismiss"]
@@ -139,7 +139,7 @@ def test_seen_event_types_are_a_store_setting(
     from apps.tenants.hosts import forget_tenant_hosts
 
     forget_tenant_hosts()
-    client = recs_client(stores.a, scopes=("ingest", "recommend"))
+    client = key_client(stores.a, scopes=("ingest", "recommend"))
     top = _items(client.get(LIST.format(24, 5)))
 
     # when shopper 24 buys their top item and dismisses the second
@@ -157,11 +157,11 @@ def test_seen_event_types_are_a_store_setting(
 
 
 def test_a_shoppers_recent_events_never_reach_another_store(
-    stores, recs_client, django_capture_on_commit_callbacks
+    stores, key_client, django_capture_on_commit_callbacks
 ):
     # given shopper 25 in both stores, and their answer in store B
-    client_a = recs_client(stores.a, scopes=("ingest", "recommend"))
-    client_b = recs_client(stores.b, scopes=("ingest", "recommend"))
+    client_a = key_client(stores.a, scopes=("ingest", "recommend"))
+    client_b = key_client(stores.b, scopes=("ingest", "recommend"))
     before_b = client_b.get(LIST.format(25, 20)).json()
     top_a = _items(client_a.get(LIST.format(25, 3)))
 
@@ -181,10 +181,10 @@ def test_a_shoppers_recent_events_never_reach_another_store(
 
 
 def test_erasure_drops_the_recent_events_and_the_rescored_list(
-    stores, recs_client, django_capture_on_commit_callbacks
+    stores, key_client, django_capture_on_commit_callbacks
 ):
     # given a new shopper with events since training and a re-scored list
-    client = recs_client(stores.a, scopes=("ingest", "recommend", "manage"))
+    client = key_client(stores.a, scopes=("ingest", "recommend", "manage"))
     user = "fresh-erasure-probe"
     _post(
         client,
@@ -209,10 +209,10 @@ def test_erasure_drops_the_recent_events_and_the_rescored_list(
 
 
 def test_with_redis_down_the_events_since_training_come_from_postgres(
-    stores, recs_client, django_capture_on_commit_callbacks, settings
+    stores, key_client, django_capture_on_commit_callbacks, settings
 ):
     # given shopper 26 bought their top item (committed; the recent list in Redis too)
-    client = recs_client(stores.a, scopes=("ingest", "recommend"))
+    client = key_client(stores.a, scopes=("ingest", "recommend"))
     first = _items(client.get(LIST.format(26, 1)))[0]
     _post(client, [_event("26", first, "purchase", 0)], django_capture_on_commit_callbacks)
 

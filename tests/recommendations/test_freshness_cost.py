@@ -69,10 +69,10 @@ def test_events_through_a_linked_session_move_the_shoppers_newest_event_time(sto
 
 
 def test_nothing_new_since_training_reads_no_recent_list(
-    stores, recs_client, monkeypatch, django_capture_on_commit_callbacks
+    stores, key_client, monkeypatch, django_capture_on_commit_callbacks
 ):
     # given shopper 21 with no event since training (a recent list older than the cut-off)
-    client = recs_client(stores.a, scopes=("ingest", "recommend"))
+    client = key_client(stores.a, scopes=("ingest", "recommend"))
     with tenant_context(stores.a):
         recent.recent_events_push(
             stores.a.schema_name, [_row("21", 1, datetime(2001, 1, 1, tzinfo=UTC))]
@@ -102,10 +102,10 @@ def test_nothing_new_since_training_reads_no_recent_list(
 
 
 def test_a_current_re_scored_list_is_served_without_reading_the_events_until_the_next_one(
-    stores, recs_client, monkeypatch, django_capture_on_commit_callbacks
+    stores, key_client, monkeypatch, django_capture_on_commit_callbacks
 ):
     # given shopper 23's list re-scored after a view
-    client = recs_client(stores.a, scopes=("ingest", "recommend"))
+    client = key_client(stores.a, scopes=("ingest", "recommend"))
     now = timezone.now()
 
     def post(event_id: str, item_id: str, kind: str, moment: datetime) -> None:

@@ -26,9 +26,9 @@ def items_of(response) -> list[str]:
     return [row["item_id"] for row in response.json()["items"]]
 
 
-def test_trained_store_serves_unseen_items_of_its_own_catalog(stores, recs_client):
+def test_trained_store_serves_unseen_items_of_its_own_catalog(stores, key_client):
     # given store A trained on its shoppers' ratings
-    client = recs_client(stores.a)
+    client = key_client(stores.a)
 
     # when shopper 7 asks for recommendations
     response = client.get("/api/v1/recommendations/users/7")
@@ -50,15 +50,15 @@ def test_trained_store_serves_unseen_items_of_its_own_catalog(stores, recs_clien
     assert scores == sorted(scores, reverse=True)
 
 
-def test_store_b_never_gets_store_a_lists_or_models(stores, recs_client):
+def test_store_b_never_gets_store_a_lists_or_models(stores, key_client):
     # given both stores trained; their first versions may share a database id, and store A's
     # cached list of shopper 7 is replaced by a recognisable one
     a_key = rcache.list_key(stores.a.schema_name, stores.version_a.pk, "7")
     redis_client().set(a_key, orjson.dumps(["als", [["a-from-cache", 9.0]]]))
 
     # when shopper 7 asks store B (same shopper id), then store A
-    from_b = recs_client(stores.b).get("/api/v1/recommendations/users/7?k=20")
-    from_a = recs_client(stores.a).get("/api/v1/recommendations/users/7?k=1")
+    from_b = key_client(stores.b).get("/api/v1/recommendations/users/7?k=20")
+    from_a = key_client(stores.a).get("/api/v1/recommendations/users/7?k=1")
 
     # then B's list holds only B's items and A's list is A's cache entry
     assert from_b.status_code == 200
@@ -68,9 +68,9 @@ def test_store_b_never_gets_store_a_lists_or_models(stores, recs_client):
     redis_client().delete(a_key)
 
 
-def test_a_key_of_store_a_is_refused_on_store_b(stores, recs_client, store_client):
+def test_a_key_of_store_a_is_refused_on_store_b(stores, key_client, store_client):
     # given a recommend key of store A
-    client_a = recs_client(stores.a)
+    client_a = key_client(stores.a)
     key = client_a.defaults["HTTP_AUTHORIZATION"]
 
     # when it is used on store B's host
@@ -81,14 +81,14 @@ def test_a_key_of_store_a_is_refused_on_store_b(stores, recs_client, store_clien
     assert response.json()["error"]["code"] == "invalid_api_key"
 
 
-def test_a_cached_list_is_served_from_redis(stores, recs_client):
+def test_a_cached_list_is_served_from_redis(stores, key_client):
     # given a precomputed entry for shopper 11 of the active version
     key = rcache.list_key(stores.a.schema_name, stores.version_a.pk, "11")
     assert redis_client().exists(key) == 1
     redis_client().set(key, orjson.dumps(["als+rerank", [["a1", 3.0], ["a2", 2.0], ["a3", 1.0]]]))
 
     # when the shopper asks for two items
-    response = recs_client(stores.a).get("/api/v1/recommendations/users/11?k=2")
+    response = key_client(stores.a).get("/api/v1/recommendations/users/11?k=2")
 
     # then the cached list is what is served
     assert response.json()["items"] == [
@@ -98,11 +98,11 @@ def test_a_cached_list_is_served_from_redis(stores, recs_client):
     redis_client().delete(key)
 
 
-def test_a_miss_is_computed_and_fills_the_cache(stores, recs_client):
+def test_a_miss_is_computed_and_fills_the_cache(stores, key_client):
     key = rcache.list_key(stores.a.schema_name, stores.version_a.pk, "12")
     redis_client().delete(key)
 
-    response = recs_client(stores.a).get("/api/v1/recommendations/users/12?k=5")
+    response = key_client(stores.a).get("/api/v1/recommendations/users/12?k=5")
 
     assert response.status_code == 200
     strategy, cached, reasons = orjson.loads(redis_client().get(key))
@@ -111,15 +111,15 @@ def test_a_miss_is_computed_and_fills_the_cache(stores, recs_client):
     assert len(cached) == len(reasons) == 100
 
 
-def test_unknown_shopper_gets_a_cold_start_list_not_a_404(stores, recs_client):
-    response = recs_client(stores.a).get("/api/v1/recommendations/users/never-seen?k=5")
+def test_unknown_shopper_gets_a_cold_start_list_not_a_404(stores, key_client):
+    response = key_client(stores.a).get("/api/v1/recommendations/users/never-seen?k=5")
 
     assert response.status_code == 200
     assert response.json()["strategy"] == "trending"
     assert len(items_of(response)) == 5
 
 
-def test_new_shopper_with_events_after_training_gets_a_session_list(stores, recs_client):
+def test_new_shopper_with_events_after_training_gets_a_session_list(stores, key_client):
     # given a shopper unknown to the model who viewed two movies since
     with tenant_context(stores.a):
         events_ingest(
@@ -133,7 +133,7 @@ def test_new_shopper_with_events_after_training_gets_a_session_list(stores, recs
                 {"user_id": "newcomer", "item_id": "a181", "type": "view", "timestamp": _recent(0)},
             ]
         )
-    response = recs_client(stores.a).get("/api/v1/recommendations/users/newcomer?k=5")
+    response = key_client(stores.a).get("/api/v1/recommendations/users/newcomer?k=5")
 
     assert response.status_code == 200
     assert response.json()["strategy"] == "session"
@@ -158,8 +158,8 @@ def _recent(minutes_ago: int) -> str:
         ("in_stock=perhaps", "in_stock", "Must be true or false."),
     ],
 )
-def test_invalid_parameters_are_400_naming_the_field(stores, recs_client, query, field, message):
-    response = recs_client(stores.a).get(f"/api/v1/recommendations/users/7?{query}")
+def test_invalid_parameters_are_400_naming_the_field(stores, key_client, query, field, message):
+    response = key_client(stores.a).get(f"/api/v1/recommendations/users/7?{query}")
 
     assert response.status_code == 400
     assert response.json() == {
@@ -171,8 +171,8 @@ def test_invalid_parameters_are_400_naming_the_field(stores, recs_client, query,
     }
 
 
-def test_k_above_100_is_refused_on_every_list_endpoint(stores, recs_client):
-    client = recs_client(stores.a)
+def test_k_above_100_is_refused_on_every_list_endpoint(stores, key_client):
+    client = key_client(stores.a)
     for path in (
         "/api/v1/recommendations/users/7/buy-again",
         "/api/v1/recommendations/items/a50/similar",
@@ -184,8 +184,8 @@ def test_k_above_100_is_refused_on_every_list_endpoint(stores, recs_client):
         assert response.json()["error"]["fields"] == {"k": ["Must be at most 100."]}
 
 
-def test_recommendations_need_the_recommend_scope(stores, recs_client, store_client):
-    ingest_only = recs_client(stores.a, scopes=("ingest",))
+def test_recommendations_need_the_recommend_scope(stores, key_client, store_client):
+    ingest_only = key_client(stores.a, scopes=("ingest",))
 
     assert ingest_only.get("/api/v1/recommendations/trending").status_code == 403
     assert ingest_only.get("/api/v1/recommendations/trending").json()["error"]["code"] == (
@@ -194,9 +194,9 @@ def test_recommendations_need_the_recommend_scope(stores, recs_client, store_cli
     assert store_client(stores.a).get("/api/v1/recommendations/trending").status_code == 401
 
 
-def test_hidden_items_never_appear(stores, recs_client, django_capture_on_commit_callbacks):
+def test_hidden_items_never_appear(stores, key_client, django_capture_on_commit_callbacks):
     # given the first item recommended to shopper 7
-    client = recs_client(stores.a)
+    client = key_client(stores.a)
     first = items_of(client.get("/api/v1/recommendations/users/7?k=1"))[0]
 
     # when the store deletes (hides) it through the catalog service
@@ -210,9 +210,9 @@ def test_hidden_items_never_appear(stores, recs_client, django_capture_on_commit
 
 
 def test_out_of_stock_items_are_left_out_unless_asked(
-    stores, recs_client, django_capture_on_commit_callbacks
+    stores, key_client, django_capture_on_commit_callbacks
 ):
-    client = recs_client(stores.a)
+    client = key_client(stores.a)
     first = items_of(client.get("/api/v1/recommendations/users/7?k=1"))[0]
     with tenant_context(stores.a), django_capture_on_commit_callbacks(execute=True):
         item = Item.objects.get(item_id=first)
@@ -234,8 +234,8 @@ def test_out_of_stock_items_are_left_out_unless_asked(
     assert with_oos[0] == first
 
 
-def test_category_filter_keeps_only_that_category(stores, recs_client):
-    response = recs_client(stores.a).get("/api/v1/recommendations/users/7?k=10&category=Horror")
+def test_category_filter_keeps_only_that_category(stores, key_client):
+    response = key_client(stores.a).get("/api/v1/recommendations/users/7?k=10&category=Horror")
 
     items = items_of(response)
     assert len(items) == 10
@@ -247,8 +247,8 @@ def test_category_filter_keeps_only_that_category(stores, recs_client):
     assert not set(items) & seen_by(stores.a, "7")
 
 
-def test_exclude_seen_false_may_bring_back_rated_items(stores, recs_client):
-    client = recs_client(stores.a)
+def test_exclude_seen_false_may_bring_back_rated_items(stores, key_client):
+    client = key_client(stores.a)
 
     excluded = items_of(client.get("/api/v1/recommendations/users/7?k=50"))
     allowed = items_of(client.get("/api/v1/recommendations/users/7?k=50&exclude_seen=false"))
@@ -258,8 +258,8 @@ def test_exclude_seen_false_may_bring_back_rated_items(stores, recs_client):
     assert set(allowed) & seen
 
 
-def test_similar_and_bought_together_of_a_catalog_item(stores, recs_client):
-    client = recs_client(stores.a)
+def test_similar_and_bought_together_of_a_catalog_item(stores, key_client):
+    client = key_client(stores.a)
 
     similar = client.get("/api/v1/recommendations/items/a50/similar?k=5")
     together = client.get("/api/v1/recommendations/items/a50/bought-together?k=5")
@@ -273,8 +273,8 @@ def test_similar_and_bought_together_of_a_catalog_item(stores, recs_client):
     assert "a50" not in items_of(together)
 
 
-def test_an_item_not_in_the_catalog_is_404(stores, recs_client):
-    client = recs_client(stores.a)
+def test_an_item_not_in_the_catalog_is_404(stores, key_client):
+    client = key_client(stores.a)
 
     for path in ("similar", "bought-together"):
         response = client.get(f"/api/v1/recommendations/items/b50/{path}")
@@ -288,8 +288,8 @@ def test_an_item_not_in_the_catalog_is_404(stores, recs_client):
         }
 
 
-def test_trending_with_a_category(stores, recs_client):
-    response = recs_client(stores.a).get("/api/v1/recommendations/trending?k=8&category=Comedy")
+def test_trending_with_a_category(stores, key_client):
+    response = key_client(stores.a).get("/api/v1/recommendations/trending?k=8&category=Comedy")
 
     assert response.status_code == 200
     assert response.json()["strategy"] == "trending"
@@ -299,7 +299,7 @@ def test_trending_with_a_category(stores, recs_client):
         assert Item.objects.filter(item_id__in=items, categories__contains=["Comedy"]).count() == 8
 
 
-def test_buy_again_lists_items_the_shopper_came_back_to(stores, recs_client):
+def test_buy_again_lists_items_the_shopper_came_back_to(stores, key_client):
     # given a shopper who bought the same item twice after training
     with tenant_context(stores.a):
         events_ingest(
@@ -308,16 +308,16 @@ def test_buy_again_lists_items_the_shopper_came_back_to(stores, recs_client):
                 {"user_id": "7", "item_id": "a1", "type": "purchase", "timestamp": _recent(1)},
             ]
         )
-    response = recs_client(stores.a).get("/api/v1/recommendations/users/7/buy-again?k=5")
+    response = key_client(stores.a).get("/api/v1/recommendations/users/7/buy-again?k=5")
 
     assert response.status_code == 200
     assert response.json()["strategy"] == "buy_again"
     assert response.json()["model_version"] == stores.version_a.label
 
 
-def test_with_redis_down_recommendations_still_answer(stores, recs_client, redis_down):
+def test_with_redis_down_recommendations_still_answer(stores, key_client, redis_down):
     # given Redis unreachable (the client points at a closed port)
-    client = recs_client(stores.a)
+    client = key_client(stores.a)
 
     # when shoppers ask
     known = client.get("/api/v1/recommendations/users/7?k=5")
@@ -333,7 +333,7 @@ def test_with_redis_down_recommendations_still_answer(stores, recs_client, redis
 
 
 def test_without_any_model_the_store_serves_popularity_from_postgres(
-    stores, recs_client, redis_down
+    stores, key_client, redis_down
 ):
     # given store A with its active version retired (inside this test's transaction)
     with tenant_context(stores.a):
@@ -342,7 +342,7 @@ def test_without_any_model_the_store_serves_popularity_from_postgres(
         )
         connection.set_schema_to_public()
 
-    response = recs_client(stores.a).get("/api/v1/recommendations/users/7?k=5")
+    response = key_client(stores.a).get("/api/v1/recommendations/users/7?k=5")
 
     assert response.status_code == 200
     body = response.json()

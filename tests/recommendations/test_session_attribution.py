@@ -140,7 +140,7 @@ def test_the_served_session_is_logged_with_the_impression(alpha):
     assert rows == {"logged-1": "visit-7", "logged-old": ""}
 
 
-def test_a_session_list_served_over_http_is_logged_with_its_session(alpha, recs_client):
+def test_a_session_list_served_over_http_is_logged_with_its_session(alpha, key_client):
     schema = alpha.schema_name
     with tenant_context(alpha):
         impressions.impressions_flush()
@@ -149,7 +149,7 @@ def test_a_session_list_served_over_http_is_logged_with_its_session(alpha, recs_
         events_ingest(rows=[_click("none", "sess-item", session="visit-9")])
     connection.set_schema_to_public()
 
-    answer = recs_client(alpha).get("/api/v1/recommendations/sessions/visit-9")
+    answer = key_client(alpha).get("/api/v1/recommendations/sessions/visit-9")
 
     assert answer.status_code == 200
     with tenant_context(alpha):

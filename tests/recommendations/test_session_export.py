@@ -30,11 +30,11 @@ def _rows(events: list[dict]) -> list[tuple]:
 
 
 def test_the_export_lists_the_linked_sessions_with_their_anonymous_events(
-    stores, recs_client, django_capture_on_commit_callbacks
+    stores, key_client, django_capture_on_commit_callbacks
 ):
     capture = django_capture_on_commit_callbacks
-    a = recs_client(stores.a, scopes=("ingest", "recommend"))
-    b = recs_client(stores.b, scopes=("ingest", "recommend"))
+    a = key_client(stores.a, scopes=("ingest", "recommend"))
+    b = key_client(stores.b, scopes=("ingest", "recommend"))
     # given, in store A, two anonymous views in session x-1, then shopper 22 signing in there;
     # and a session x-2 nobody signed in to
     _post(a, [_event("a300", 1, session="x-1"), _event("a301", 2, session="x-1")], capture)
@@ -66,19 +66,19 @@ def test_the_export_lists_the_linked_sessions_with_their_anonymous_events(
         assert foreign not in exported
 
 
-def test_a_shopper_without_linked_sessions_exports_an_empty_section(stores, recs_client):
-    response = recs_client(stores.a).get(EXPORT.format(23))
+def test_a_shopper_without_linked_sessions_exports_an_empty_section(stores, key_client):
+    response = key_client(stores.a).get(EXPORT.format(23))
 
     assert response.status_code == 200, response.content
     assert response.json()["sessions"] == []
 
 
 def test_an_anonymous_session_alone_is_exported_once_linked(
-    stores, recs_client, django_capture_on_commit_callbacks
+    stores, key_client, django_capture_on_commit_callbacks
 ):
     # given a shopper id nobody has used, whose only history is a signed-in session event
     capture = django_capture_on_commit_callbacks
-    client = recs_client(stores.a, scopes=("ingest", "recommend"))
+    client = key_client(stores.a, scopes=("ingest", "recommend"))
     before = client.get(EXPORT.format("newcomer-1"))
     _post(client, [_event("a300", 1, session="x-3")], capture)
     _post(client, [_event("a301", 2, session="x-3", user="newcomer-1")], capture)

@@ -55,10 +55,8 @@ def _items(response) -> list[str]:
     return [row["item_id"] for row in response.json()["items"]]
 
 
-def test_a_sessions_list_follows_its_events(
-    stores, recs_client, django_capture_on_commit_callbacks
-):
-    client = recs_client(stores.a, scopes=("ingest", "recommend"))
+def test_a_sessions_list_follows_its_events(stores, key_client, django_capture_on_commit_callbacks):
+    client = key_client(stores.a, scopes=("ingest", "recommend"))
     empty = _items(client.get(SESSION.format("visit-1", 20)))
 
     result = _post(
@@ -84,10 +82,10 @@ def test_a_sessions_list_follows_its_events(
 
 
 def test_sign_in_links_the_session_to_the_shopper(
-    stores, recs_client, django_capture_on_commit_callbacks
+    stores, key_client, django_capture_on_commit_callbacks
 ):
     # given an anonymous session with views, and shopper 21's list before signing in
-    client = recs_client(stores.a, scopes=("ingest", "recommend"))
+    client = key_client(stores.a, scopes=("ingest", "recommend"))
     viewed = [f"a{n}" for n in (300, 301, 302, 303, 304)]
     _post(
         client,
@@ -119,9 +117,9 @@ def test_sign_in_links_the_session_to_the_shopper(
     assert len(redis_client().lrange(recent[0], 0, -1)) == 6
 
 
-def test_session_lists_never_cross_stores(stores, recs_client, django_capture_on_commit_callbacks):
-    a = recs_client(stores.a, scopes=("ingest", "recommend"))
-    b = recs_client(stores.b, scopes=("ingest", "recommend"))
+def test_session_lists_never_cross_stores(stores, key_client, django_capture_on_commit_callbacks):
+    a = key_client(stores.a, scopes=("ingest", "recommend"))
+    b = key_client(stores.b, scopes=("ingest", "recommend"))
     b_before = b.get(SESSION.format("visit-3", 20)).json()
     _post(
         a,
@@ -135,8 +133,8 @@ def test_session_lists_never_cross_stores(stores, recs_client, django_capture_on
     assert [r["item_id"] for r in b_after["items"]] == [r["item_id"] for r in b_before["items"]]
 
 
-def test_user_id_is_required_without_a_session(stores, recs_client):
-    client = recs_client(stores.a, scopes=("ingest", "recommend"))
+def test_user_id_is_required_without_a_session(stores, key_client):
+    client = key_client(stores.a, scopes=("ingest", "recommend"))
     row = _event("a1", 1)
     order_on_view = {**_event("a1", 2, user="21"), "order_id": "o-9"}
 
@@ -165,9 +163,9 @@ def test_user_id_is_required_without_a_session(stores, recs_client):
 
 
 def test_erasing_a_shopper_erases_their_linked_sessions(
-    stores, recs_client, django_capture_on_commit_callbacks
+    stores, key_client, django_capture_on_commit_callbacks
 ):
-    client = recs_client(stores.a, scopes=("ingest", "recommend", "manage"))
+    client = key_client(stores.a, scopes=("ingest", "recommend", "manage"))
     _post(client, [_event("a300", 1, session="visit-4")], django_capture_on_commit_callbacks)
     _post(
         client,

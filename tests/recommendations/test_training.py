@@ -69,7 +69,7 @@ def test_trained_version_records_its_run(stores, media_root):
     assert version.window_end is not None
 
 
-def test_a_failed_training_keeps_the_active_model(stores, recs_client):
+def test_a_failed_training_keeps_the_active_model(stores, key_client):
     # given store A serving v1, and a training the engine rejects halfway
     with tenant_context(stores.a):
         bad = {**TINY_CONFIG, "als": {"weighting": "no-such-weighting"}}
@@ -84,7 +84,7 @@ def test_a_failed_training_keeps_the_active_model(stores, recs_client):
     assert failed.artifact_path == ""
     assert active.pk == stores.version_a.pk
     assert audited == 1
-    response = recs_client(stores.a).get("/api/v1/recommendations/users/7")
+    response = key_client(stores.a).get("/api/v1/recommendations/users/7")
     assert response.json()["model_version"] == stores.version_a.label
 
 
@@ -101,7 +101,7 @@ def test_one_training_per_store_at_a_time(stores):
         assert ModelVersion.objects.count() == before
 
 
-def test_too_little_data_leaves_the_store_on_the_fallback(alpha, recs_client):
+def test_too_little_data_leaves_the_store_on_the_fallback(alpha, key_client):
     # given a store with a handful of events
     from apps.catalog.services import events_ingest
     from tests.recommendations.test_serving_api import _recent
@@ -124,16 +124,16 @@ def test_too_little_data_leaves_the_store_on_the_fallback(alpha, recs_client):
     # then the version is ready, not active, and the API serves popularity from PostgreSQL
     assert version.status == ModelVersion.Status.READY
     assert version.activation_note.startswith("Not activated")
-    response = recs_client(alpha).get("/api/v1/recommendations/users/u0?k=3")
+    response = key_client(alpha).get("/api/v1/recommendations/users/u0?k=3")
     assert response.status_code == 200
     assert response.json()["model_version"] == "none"
     assert response.json()["strategy"] == "popularity"
 
 
 def test_activation_and_rollback_switch_serving_and_are_audited(
-    stores, recs_client, django_capture_on_commit_callbacks
+    stores, key_client, django_capture_on_commit_callbacks
 ):
-    client = recs_client(stores.a)
+    client = key_client(stores.a)
     with tenant_context(stores.a):
         # given a second ready version (same artifact folder layout as a training makes)
         v1 = ModelVersion.objects.get(pk=stores.version_a.pk)
@@ -267,7 +267,7 @@ def test_train_models_no_wait_only_queues(alpha):
         assert ModelVersion.objects.get(number=1).status == "training"
 
 
-def test_orders_drive_bought_together(alpha, recs_client, django_capture_on_commit_callbacks):
+def test_orders_drive_bought_together(alpha, key_client, django_capture_on_commit_callbacks):
     # given a store whose shoppers buy basket-0 and, three hours later, basket-1 in one order,
     # and five minutes after its first line a second order of basket-2 and basket-3
     from datetime import timedelta
@@ -307,7 +307,7 @@ def test_orders_drive_bought_together(alpha, recs_client, django_capture_on_comm
         with django_capture_on_commit_callbacks(execute=True):
             services.model_version_activate(version=version, actor_label="test", precompute="none")
     connection.set_schema_to_public()
-    response = recs_client(alpha).get("/api/v1/recommendations/items/basket-0/bought-together?k=1")
+    response = key_client(alpha).get("/api/v1/recommendations/items/basket-0/bought-together?k=1")
 
     # then the item bought with it is the one from its order, not those from the same minutes
     # (time-window sessions would pair basket-0 with basket-2 and basket-3 only)
