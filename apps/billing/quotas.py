@@ -20,24 +20,22 @@ With Redis up, a reservation is one Redis script call and no query: a process th
 fallback counts for the month trusts that for FALLBACK_RECHECK_SECONDS per store (forgotten at
 once when it counts in PostgreSQL itself). Fallback counts written by another process during an
 outage are so folded in within FALLBACK_RECHECK_SECONDS of Redis' return, a window that adds to
-the outage's bounded overrun above; with Redis up throughout, there are none.
+the outage's bounded overrun above; with Redis up throughout, there are none. The PostgreSQL
+side of all this is apps.billing.usage_fallback.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import redis
-from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from apps.billing import keys
-from apps.billing.models import Metric, UsageFallback, UsageRecord
+from apps.billing import keys, usage_fallback
+from apps.billing.models import Metric, UsageRecord
 from apps.billing.selectors import BillingState, billing_state, billing_state_compute
 from apps.core.cache import redis_client
 from apps.core.dispatch import dispatch_on_commit
@@ -48,18 +46,12 @@ logger = logging.getLogger(__name__)
 
 # Percentages of a monthly quota at which the owner is told, once per month each.
 NOTIFY_THRESHOLDS = (80, 100)
-# How long a process trusts the month's fallback counts it read (see the module docstring).
-FALLBACK_RECHECK_SECONDS = 10.0
 
 # How often a reservation decides again when the billing state changed under it.
 STATE_ATTEMPTS = 3
 # schema -> the cached billing state (raw JSON) this process last reserved under; the reserve
 # script checks it is still the cached one (so no separate read of it per batch).
 _state_seen: dict[str, bytes] = {}
-# (tenant id, metric, month label) -> until when (monotonic) the month is known to have no
-# fallback counts
-_fallback_none: dict[tuple[int, str, str], float] = {}
-_fallback_lock = threading.Lock()
 
 
 def _seconds_to_next_month(now: datetime) -> int:
@@ -157,81 +149,6 @@ return {1, total}
 """
 
 
-def _month_start(now: datetime) -> datetime:
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
-def _fallback_by_hour(tenant: Tenant, metric: str, now: datetime) -> dict[datetime, int]:
-    rows = UsageFallback.objects.filter(
-        tenant_id=tenant.id, metric=metric, hour__gte=_month_start(now)
-    ).values_list("hour", "quantity")
-    return dict(rows)
-
-
-def _fallback_committed(tenant: Tenant, metric: str, now: datetime) -> dict[datetime, int]:
-    """The month's fallback counts from PostgreSQL; a month without any is remembered for
-    `_fallback_recent` (counts are never remembered: a stale count could be folded in twice).
-    Only with Redis up: then the caller's transaction counts nothing in PostgreSQL, so what
-    it reads is committed."""
-    counts = _fallback_by_hour(tenant, metric, now)
-    if not any(counts.values()):
-        with _fallback_lock:
-            _fallback_none[(tenant.id, metric, keys.month_label(now))] = (
-                time.monotonic() + FALLBACK_RECHECK_SECONDS
-            )
-    return counts
-
-
-def _fallback_recent(tenant: Tenant, metric: str, now: datetime) -> dict[datetime, int]:
-    """The month's fallback counts: none when this process found none within
-    FALLBACK_RECHECK_SECONDS, else from PostgreSQL."""
-    expires = _fallback_none.get((tenant.id, metric, keys.month_label(now)))
-    if expires is not None and expires > time.monotonic():
-        return {}
-    return _fallback_committed(tenant, metric, now)
-
-
-def _fallback_forget(tenant: Tenant, metric: str, now: datetime) -> None:
-    with _fallback_lock:
-        _fallback_none.pop((tenant.id, metric, keys.month_label(now)), None)
-
-
-def _month_seed(tenant: Tenant, metric: str, now: datetime, fallback: dict[datetime, int]) -> int:
-    """The month's usage rebuilt from PostgreSQL (rolled-up hours) and whatever hour counters
-    Redis still has: per hour, the larger of the rolled-up row and counter + fallback."""
-    start = _month_start(now)
-    hours = [start + timedelta(hours=n) for n in range(int((now - start) / timedelta(hours=1)) + 1)]
-    rolled = dict(
-        UsageRecord.objects.filter(tenant_id=tenant.id, metric=metric, hour__gte=start).values_list(
-            "hour", "quantity"
-        )
-    )
-    hour_keys = [keys.usage_hour_key(tenant.schema_name, metric, hour) for hour in hours]
-    counters = redis_client().mget(hour_keys)
-    return sum(
-        max(rolled.get(hour, 0), int(counter or 0) + fallback.get(hour, 0))
-        for hour, counter in zip(hours, counters, strict=True)
-    )
-
-
-def _fallback_add(tenant: Tenant, metric: str, now: datetime, amount: int) -> None:
-    """Add `amount` to the store's PostgreSQL usage of this hour (row-locked until commit)."""
-    # This process reads the counts again at its next reservation, and after the commit (a
-    # reservation of another thread may have read them in between).
-    _fallback_forget(tenant, metric, now)
-    transaction.on_commit(lambda: _fallback_forget(tenant, metric, now), robust=True)
-    table = f"{connection.ops.quote_name(settings.PUBLIC_SCHEMA_NAME)}.billing_usagefallback"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} "
-            "(tenant_id, metric, hour, quantity, updated_at) VALUES (%s, %s, %s, %s, now()) "
-            "ON CONFLICT (tenant_id, metric, hour) DO UPDATE "
-            "SET quantity = billing_usagefallback.quantity + EXCLUDED.quantity, "
-            "updated_at = now()",
-            [tenant.id, metric, now.replace(minute=0, second=0, microsecond=0), amount],
-        )
-
-
 @dataclass
 class Reservation:
     """Events of one batch reserved against the month's quota; see `ingest_reserve`."""
@@ -250,7 +167,7 @@ class Reservation:
         self.amount = stored
         if self.via == "postgres":
             if unused:
-                _fallback_add(self.tenant, Metric.EVENTS_INGESTED, self.now, -unused)
+                usage_fallback.fallback_add(self.tenant, Metric.EVENTS_INGESTED, self.now, -unused)
             return
         if unused:
             self._give_back(unused)
@@ -320,13 +237,13 @@ def _reserve_in_redis(
                 continue
             raise _payment_overdue()
         limit = _limit(state, metric)
-        fallback_total = sum(_fallback_recent(tenant, metric, now).values())
+        fallback_total = sum(usage_fallback.fallback_recent(tenant, metric, now).values())
         args = [amount, limit, keys.MONTH_COUNTER_TTL_SECONDS, fallback_total, "", blob]
         status, value = script(keys=script_keys, args=args)
         if status == -1:
-            fallback = _fallback_committed(tenant, metric, now)
+            fallback = usage_fallback.fallback_committed(tenant, metric, now)
             args[3] = sum(fallback.values())
-            args[4] = _month_seed(tenant, metric, now, fallback)
+            args[4] = usage_fallback.month_seed(tenant, metric, now, fallback)
             status, value = script(keys=script_keys, args=args)
         if status == -2:
             blob, fresh = value, True
@@ -368,12 +285,12 @@ def ingest_reserve(*, tenant: Tenant, amount: int, now: datetime | None = None) 
     # Redis down: count in PostgreSQL first (the row lock orders concurrent batches), then check
     # what PostgreSQL knows: per hour, the rolled-up row (which includes that hour's fallback
     # count once rolled up) or the fallback count, whichever is larger.
-    _fallback_add(tenant, metric, now, amount)
+    usage_fallback.fallback_add(tenant, metric, now, amount)
     if limit >= 0 and amount > 0:
-        fallback = _fallback_by_hour(tenant, metric, now)
+        fallback = usage_fallback.fallback_by_hour(tenant, metric, now)
         rolled = dict(
             UsageRecord.objects.filter(
-                tenant_id=tenant.id, metric=metric, hour__gte=_month_start(now)
+                tenant_id=tenant.id, metric=metric, hour__gte=usage_fallback.month_start(now)
             ).values_list("hour", "quantity")
         )
         hours = set(rolled) | set(fallback)

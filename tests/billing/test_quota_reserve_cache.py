@@ -12,7 +12,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from apps.billing import keys, quotas
+from apps.billing import keys, quotas, usage_fallback
 from apps.billing.models import UsageFallback
 from apps.billing.selectors import BillingState, usage_month_to_date
 from apps.core.cache import redis_client
@@ -97,8 +97,8 @@ def test_fallback_counts_of_another_process_are_folded_in_after_the_recheck_wind
     )  # fmt: skip
     _reserve(alpha, 1)
     within_window = usage_month_to_date(alpha)[METRIC]
-    later = time.monotonic() + quotas.FALLBACK_RECHECK_SECONDS + 1
-    monkeypatch.setattr(quotas, "time", types.SimpleNamespace(monotonic=lambda: later))
+    later = time.monotonic() + usage_fallback.FALLBACK_RECHECK_SECONDS + 1
+    monkeypatch.setattr(usage_fallback, "time", types.SimpleNamespace(monotonic=lambda: later))
     _reserve(alpha, 1)
 
     # Then they are folded in once the window has passed, exactly once
