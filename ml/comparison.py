@@ -40,9 +40,10 @@ import scipy.sparse as sp
 
 from ml.candidates.als import AlsParams
 from ml.data import Catalog, EventWeights, Interactions
+from ml.data.cleaning import drop_duplicate_events
 from ml.evaluation import per_user_time_split, ranking_metrics
 from ml.model import FitOptions, RecommenderModel, attach_ranker, fit_model
-from ml.pipeline import TrainingConfig, drop_duplicate_events
+from ml.pipeline import TrainingConfig
 
 
 @dataclass(frozen=True)

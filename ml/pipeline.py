@@ -33,8 +33,8 @@ from ml.data import (
     Interactions,
     build_index,
     build_seen_cells,
-    factorize,
 )
+from ml.data.cleaning import distinct_users, drop_duplicate_events, repeat_share
 from ml.evaluation import (
     first_event_times,
     per_user_last_order_split,
@@ -229,13 +229,13 @@ def train(
     train_e, test_e = split(interactions)
     inner, val = split(train_e)
     exclude_seen = config.exclude_seen
-    repeat_share = _repeat_share(inner, val)
+    repeats = repeat_share(inner, val)
     if exclude_seen is None:
         # Shoppers coming back to what they already had is the signal worth serving when it is a
         # large part of what they do next (groceries, consumables).
-        exclude_seen = repeat_share < 0.3
+        exclude_seen = repeats < 0.3
     metrics["exclude_seen"] = exclude_seen
-    metrics["repeat_share"] = round(repeat_share, 4)
+    metrics["repeat_share"] = round(repeats, 4)
     timings["split"] = time.perf_counter() - t0
 
     inner_users, inner_items = build_index(inner, catalog)
@@ -384,44 +384,6 @@ def train(
     return finish(final_model, final)
 
 
-def drop_duplicate_events(interactions: Interactions) -> tuple[Interactions, int]:
-    """The events without exact repeats of an earlier one (same shopper, item, type and
-    second), and how many were dropped.
-
-    Trackers that fire twice would otherwise put copies of one event on both sides of the
-    per-user time split: the "future" would contain the past, which inflates validation
-    scores and makes any store look like a repeat-purchase store. The first copy (and its
-    value) is kept; everything else keeps its input order.
-    """
-    n = len(interactions)
-    if n < 2:
-        return interactions, 0
-    users, _ = interactions.codes("user_ids")
-    items, item_vocab = interactions.codes("item_ids")
-    types, type_vocab = interactions.codes("event_types")
-    # int64: the product of three code ranges overflows the int32 codes.
-    key = (users.astype(np.int64) * max(len(item_vocab), 1) + items) * max(
-        len(type_vocab), 1
-    ) + types
-    order = np.lexsort((np.arange(n), interactions.timestamps, key))
-    k_s, t_s = key[order], interactions.timestamps[order]
-    repeat = np.zeros(n, dtype=bool)
-    repeat[1:] = (k_s[1:] == k_s[:-1]) & (t_s[1:] == t_s[:-1])
-    n_repeat = int(repeat.sum())
-    if n_repeat == 0:
-        return interactions, 0
-    keep = np.ones(n, dtype=bool)
-    keep[order[repeat]] = False
-    return interactions.subset(keep), n_repeat
-
-
-def distinct_users(interactions: Interactions) -> list[str]:
-    """The shoppers with events in ``interactions`` (one sort of int32 codes, no Python string
-    per event)."""
-    codes, vocab = interactions.codes("user_ids")
-    return [str(u) for u in vocab[np.unique(codes)].tolist()] if len(codes) else []
-
-
 def _choose(validation: dict[str, float]) -> str:
     """Best validation NDCG; a more complex strategy must win by 1% relative to be chosen."""
     best = "popularity"
@@ -429,27 +391,6 @@ def _choose(validation: dict[str, float]) -> str:
         if name in validation and validation[name] > validation[best] * 1.01:
             best = name
     return best
-
-
-def _repeat_share(before: Interactions, after: Interactions) -> float:
-    """Share of ``after`` events on items the same shopper already touched in ``before``."""
-    if len(after) == 0:
-        return 0.0
-    users = _joint_codes(before, after, "user_ids")
-    items = _joint_codes(before, after, "item_ids")
-    key = users.astype(np.int64) * (int(items.max()) + 1) + items
-    n = len(before)
-    return float(np.isin(key[n:], key[:n]).mean())
-
-
-def _joint_codes(a: Interactions, b: Interactions, column: str) -> np.ndarray:
-    """Codes of ``column`` over ``a`` then ``b`` in one code space (shared when both are subsets
-    of one coded parent, else a fresh dict pass).
-    """
-    (ca, va), (cb, vb) = a.codes(column), b.codes(column)
-    if va is vb:
-        return np.concatenate([ca, cb])
-    return factorize(np.concatenate([getattr(a, column), getattr(b, column)]))
 
 
 def _shallow(model: RecommenderModel) -> RecommenderModel:

@@ -4,8 +4,6 @@ Behaviour is switched by environment variables (documented in `.env.example`), n
 that exists only in one settings module.
 """
 
-from pathlib import Path
-
 from config.settings.environment import BASE_DIR, env
 
 DEBUG = env.bool("DEBUG", default=False)
@@ -330,45 +328,9 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# Files: "artifacts" holds trained models (apps/recommendations/model_store.py), "default" the
-# batch job exports. STORAGE_BACKEND=filesystem (`make run`) keeps both under MEDIA_ROOT;
-# STORAGE_BACKEND=s3 puts both in one S3-compatible bucket with the same key layout
-# (models/<schema>/<number>/..., batchjobs/...). Serving memory-maps a local copy of an S3
-# artifact, downloaded once into ARTIFACT_CACHE_DIR (default: MEDIA_ROOT/artifact-cache).
-STORAGE_BACKEND = env("STORAGE_BACKEND", default="filesystem")
-if STORAGE_BACKEND == "s3":
-    if not env("AWS_STORAGE_BUCKET_NAME", default=""):
-        raise ValueError("STORAGE_BACKEND=s3 needs AWS_STORAGE_BUCKET_NAME.")
-    _FILE_STORAGE = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": env("AWS_STORAGE_BUCKET_NAME"),
-            # Empty for AWS itself; the URL of MinIO, Ceph, R2... otherwise.
-            "endpoint_url": env("AWS_S3_ENDPOINT_URL", default=None) or None,
-            "region_name": env("AWS_S3_REGION_NAME", default=None) or None,
-            # Unset: boto3's own chain (instance profile, web identity / IRSA).
-            "access_key": env("AWS_ACCESS_KEY_ID", default=None) or None,
-            "secret_key": env("AWS_SECRET_ACCESS_KEY", default=None) or None,
-            "addressing_style": env("AWS_S3_ADDRESSING_STYLE", default=None) or None,
-            "location": env("AWS_LOCATION", default=""),
-            "default_acl": None,
-            "file_overwrite": True,
-        },
-    }
-elif STORAGE_BACKEND == "filesystem":
-    # No location: follows MEDIA_ROOT (also when a test overrides it).
-    _FILE_STORAGE = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
-else:
-    raise ValueError(f"STORAGE_BACKEND must be filesystem or s3, not {STORAGE_BACKEND!r}")
-STORAGES = {
-    "default": {**_FILE_STORAGE},
-    "artifacts": {**_FILE_STORAGE},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
-}
-MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / ".data" / "media")))
-# Local copies of remote model artifacts (S3), per machine; empty: MEDIA_ROOT/artifact-cache.
-ARTIFACT_CACHE_DIR = env("ARTIFACT_CACHE_DIR", default="")
-MEDIA_URL = "/media/"
+# Files: model artifacts and batch exports, on disk or in S3 (config/settings/files.py).
+from config.settings.files import *  # noqa: E402, F403
+
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # Live dashboard counters: at most one push per store and process per this many seconds.
 LIVE_PUBLISH_INTERVAL_SECONDS = env.float("LIVE_PUBLISH_INTERVAL_SECONDS", default=0.5)
@@ -383,27 +345,8 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
-EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
-DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="ShelfSense <no-reply@shelfsense.local>")
-# Where stores write to change plan when online payment is not configured (no Stripe price).
-SUPPORT_EMAIL = env("SUPPORT_EMAIL", default="support@shelfsense.local")
-EMAIL_HOST = env("EMAIL_HOST", default="localhost")
-EMAIL_PORT = env.int("EMAIL_PORT", default=25)
-EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
-EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
-EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
-EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / ".data" / "mail"))
-# One URL instead of the variables above (production requires a delivering backend), e.g.
-# smtp+tls://user:password@smtp.example.com:587; it wins over them when set.
-if env("EMAIL_URL", default=""):
-    _email = env.email_url("EMAIL_URL")
-    EMAIL_BACKEND = _email["EMAIL_BACKEND"]
-    EMAIL_HOST = _email.get("EMAIL_HOST") or EMAIL_HOST
-    EMAIL_PORT = _email.get("EMAIL_PORT") or EMAIL_PORT
-    EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
-    EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
-    EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", EMAIL_USE_TLS))
-    EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
+# Outgoing email and its one-URL form (config/settings/mail.py).
+from config.settings.mail import *  # noqa: E402, F403
 
 # --- Accounts (django-allauth; users live in the public schema) --------------------------------
 # Sign-in, signup, verification, reset and MFA pages live on the public site (BASE_DOMAIN).

@@ -7,9 +7,10 @@ import pytest
 
 from ml.candidates.als import AlsParams
 from ml.comparison import compare_on_recent_window
+from ml.data.cleaning import drop_duplicate_events
 from ml.evaluation import per_user_time_split
 from ml.model import FitOptions, fit_model
-from ml.pipeline import drop_duplicate_events, train
+from ml.pipeline import train
 from tests.ml.conftest import fast_config
 
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from ml.data import Catalog, Interactions
+from ml.data.cleaning import drop_duplicate_events
 from ml.datasets.synthetic import grocery_store
 from ml.model import STRATEGIES, RecommenderModel
-from ml.pipeline import TrainingConfig, drop_duplicate_events, search_trial_count, train
+from ml.pipeline import TrainingConfig, search_trial_count, train
 
 from .conftest import fast_config
 
