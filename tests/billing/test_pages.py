@@ -11,21 +11,9 @@ from apps.audit.models import AuditEvent
 from apps.billing.models import Plan, Subscription
 from apps.billing.quotas import usage_record
 from tests.billing.conftest import GROWTH_METERED_PRICE, GROWTH_PRICE, STARTER_PRICE
-from tests.factories import MembershipFactory, SubscriptionFactory, UserFactory
+from tests.factories import SubscriptionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def member_client(store_client):
-    def make(tenant, role: str, email: str | None = None):
-        user = UserFactory(email=email or f"{role}@{tenant.slug}.test")
-        MembershipFactory(tenant=tenant, user=user, role=role)
-        client = store_client(tenant)
-        client.force_login(user)
-        return client, user
-
-    return make
 
 
 # --- Access ---------------------------------------------------------------------------------------
