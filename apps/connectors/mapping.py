@@ -69,10 +69,16 @@ def _object(payload: Any, field: str) -> dict[str, Any]:
 
 
 def platform_id(value: Any, field: str) -> str:
-    """A platform id (a JSON integer, or a string such as a gid://) as ShelfSense's id."""
+    """A platform id (a JSON integer, or a string such as a gid://) as ShelfSense's id.
+
+    A NUL character is refused here, naming the payload's field: PostgreSQL text cannot hold
+    one, so the deletes, refunds and privacy webhooks that look the id up would fail with a
+    500. The rest of the id rule is the catalog's (writes answer 400 naming item_id, ...)."""
     if type(value) is int and value > 0:
         return str(value)
     if type(value) is str and value.strip():
+        if "\x00" in value:
+            raise PayloadError(field, "Must not contain NUL characters.")
         return value.strip()
     raise PayloadError(field, "Must be a positive integer or a non-blank string.")
 

@@ -107,7 +107,9 @@ def _raw_path_is_utf8(request: HttpRequest) -> bool:
     scope = getattr(request, "scope", None)
     if scope is not None:  # ASGI: the raw, still percent-encoded path
         raw = scope.get("raw_path")
-        data = unquote_to_bytes(raw.decode("latin-1")) if raw else b""
+        # Unquoted as bytes: a str would be re-encoded as UTF-8, turning a raw byte that is
+        # not UTF-8 (b"a\xffb", which servers may pass through unencoded) into valid UTF-8.
+        data = unquote_to_bytes(raw) if raw else b""
     else:  # WSGI: kept by apps.core.wsgi, the decoded bytes as latin-1 text (PEP 3333)
         path = request.META.get(PATH_BYTES_KEY, "")
         if path.isascii():

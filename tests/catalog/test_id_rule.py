@@ -1,11 +1,14 @@
 """The id rule (apps.core.ids) at every entry point, and hostile input that used to answer 500:
 NUL bytes in paths and queries, paths that are not UTF-8, numbers JSON cannot carry back."""
 
+import asyncio
 import io
-from urllib.parse import quote
+from contextlib import contextmanager
+from urllib.parse import quote, unquote
 
 import orjson
 import pytest
+from asgiref.sync import async_to_sync
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.management import call_command
 from django.core.signals import request_finished, request_started
@@ -17,6 +20,7 @@ from apps.catalog.models import Event, Item, Shopper
 from apps.core.wsgi import keep_path_bytes
 from apps.recommendations import serving
 from apps.tenants.selectors import store_domain
+from config.asgi import application as asgi_application
 from tests.factories import api_key_for, event_payload
 
 pytestmark = pytest.mark.django_db
@@ -136,6 +140,7 @@ def test_an_id_is_stored_in_nfc_and_found_in_either_form(alpha, api):
         ("a ", "Must not start or end with whitespace."),
         ("x" * 129, "At most 128 characters."),
         ("", "Must not be blank."),
+        ("a\x00b", "Must not contain NUL characters."),
     ],
 )
 def test_ids_breaking_the_rule_are_refused_at_every_write_and_nothing_is_stored(
@@ -145,7 +150,14 @@ def test_ids_breaking_the_rule_are_refused_at_every_write_and_nothing_is_stored(
 
     bulk = _post(client, "/api/v1/items/bulk", [{"item_id": item_id}])
     events = _post(
-        client, "/api/v1/events/bulk", [_event(item_id=item_id), _event(user_id=item_id)]
+        client,
+        "/api/v1/events/bulk",
+        [
+            _event(item_id=item_id),
+            _event(user_id=item_id),
+            _event(session_id=item_id),
+            _event(type="purchase", order_id=item_id),
+        ],
     )
     put_item = _put(client, f"/api/v1/items/{_path(item_id)}", {}) if item_id else None
     put_user = (
@@ -157,6 +169,8 @@ def test_ids_breaking_the_rule_are_refused_at_every_write_and_nothing_is_stored(
     assert events.json()["errors"] == [
         {"index": 0, "field": "item_id", "message": message},
         {"index": 1, "field": "user_id", "message": message},
+        {"index": 2, "field": "session_id", "message": message},
+        {"index": 3, "field": "order_id", "message": message},
     ]
     if item_id:
         assert (put_item.status_code, put_item.json()["error"]["fields"]) == (
@@ -165,7 +179,7 @@ def test_ids_breaking_the_rule_are_refused_at_every_write_and_nothing_is_stored(
         )
         assert (put_user.status_code, put_user.json()) == (400, _invalid("user_id", message))
     with tenant_context(alpha):
-        assert Item.objects.filter(item_id=item_id).exists() is False
+        assert Item.objects.exclude(item_id="alpha-only").count() == 0
         assert Event.objects.count() == 0
         assert Shopper.objects.count() == 0
 
@@ -213,6 +227,7 @@ NUL = "Must not contain NUL characters."
         ("get", "/api/v1/recommendations/users/a%00b/buy-again", "user_id"),
         ("get", "/api/v1/recommendations/items/a%00b/similar", "item_id"),
         ("get", "/api/v1/recommendations/items/a%00b/bought-together", "item_id"),
+        ("get", "/api/v1/recommendations/sessions/a%00b", "session_id"),
         ("get", "/api/v1/recommendations/trending?category=%00", "category"),
         ("get", "/api/v1/recommendations/users/u1?category=a%00", "category"),
         ("get", "/api/v1/items/%00", "item_id"),
@@ -258,15 +273,64 @@ def _wsgi_get(path_bytes: bytes, key: str) -> tuple[int, dict]:
     def start_response(status, headers, exc_info=None):
         started["status"] = int(status.split()[0])
 
-    # As the test client does: the request must not close the test's transaction.
+    with _connections_kept_open():
+        body = b"".join(keep_path_bytes(WSGIHandler())(environ, start_response))
+    return started["status"], orjson.loads(body)
+
+
+@contextmanager
+def _connections_kept_open():
+    """As the test client does: the request must not close the test's transaction."""
     for signal in (request_started, request_finished):
         signal.disconnect(close_old_connections)
     try:
-        body = b"".join(keep_path_bytes(WSGIHandler())(environ, start_response))
+        yield
     finally:
         for signal in (request_started, request_finished):
             signal.connect(close_old_connections)
-    return started["status"], orjson.loads(body)
+
+
+def _asgi_get(raw_path: bytes, key: str) -> tuple[int, dict]:
+    """GET through the project's ASGI application (config.asgi) as an ASGI server calls it:
+    `raw_path` is the path's bytes as received (percent-encoded or not), `path` their decoding,
+    where bytes that are not UTF-8 have become U+FFFD or Latin-1 letters, so only `raw_path`
+    tells them apart from a valid id."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": unquote(raw_path.decode("latin-1")),
+        "raw_path": raw_path,
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", store_domain("alpha").encode()),
+            (b"authorization", f"Bearer {key}".encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+    requests = [{"type": "http.request", "body": b"", "more_body": False}]
+    sent = []
+
+    async def receive():
+        if requests:
+            return requests.pop()
+        await asyncio.Event().wait()  # the client stays connected until the response
+
+    async def send(message):
+        sent.append(message)
+
+    # Called in this thread's async_to_sync (not asgiref's ApplicationCommunicator, which runs
+    # the application in a fresh context): Django's sync code then runs in this thread, on the
+    # test's database connection and transaction.
+    with _connections_kept_open():
+        async_to_sync(asgi_application)(scope, receive, send)
+    start, *bodies = sent
+    return start["status"], orjson.loads(b"".join(body["body"] for body in bodies))
 
 
 def test_a_path_that_is_not_utf8_is_a_400_not_another_id(alpha, api):
@@ -283,6 +347,27 @@ def test_a_path_that_is_not_utf8_is_a_400_not_another_id(alpha, api):
         400,
         _invalid("item_id", "Must be valid UTF-8 (percent-encode the UTF-8 bytes of the id)."),
     )
+    assert utf8 == (404, {"error": {"code": "not_found", "message": "No such item.", "fields": {}}})
+
+
+def test_a_path_that_is_not_utf8_is_a_400_not_another_id_under_asgi(alpha, api):
+    # Under ASGI the middleware reads scope["raw_path"], not the WSGI environ
+    client = api(alpha)
+    _put(client, "/api/v1/items/a%25FFb", {"title": "literal percent"})
+    _, key = api_key_for(alpha, scopes=("ingest",))
+
+    literal = _asgi_get(b"/api/v1/items/a%25FFb", key)
+    not_utf8 = _asgi_get(b"/api/v1/items/a%FFb", key)
+    raw_byte = _asgi_get(b"/api/v1/items/a\xffb", key)  # not percent-encoded by the client
+    utf8 = _asgi_get(b"/api/v1/items/a%C3%BFb", key)
+
+    assert (literal[0], literal[1]["item_id"]) == (200, "a%FFb")
+    refused = (
+        400,
+        _invalid("item_id", "Must be valid UTF-8 (percent-encode the UTF-8 bytes of the id)."),
+    )
+    assert not_utf8 == refused
+    assert raw_byte == refused
     assert utf8 == (404, {"error": {"code": "not_found", "message": "No such item.", "fields": {}}})
 
 

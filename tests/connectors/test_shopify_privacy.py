@@ -10,7 +10,7 @@ from django_tenants.utils import tenant_context
 from apps.audit.models import AuditEvent
 from apps.catalog.models import Event, Item, Shopper
 from apps.connectors.mapping import guest_user_id
-from apps.connectors.models import ShopperDataRequest, StoreConnection
+from apps.connectors.models import ShopperDataRequest, StoreConnection, WebhookDelivery
 from apps.core.models import ShopperErasure
 from tests.connectors.payloads import (
     shopify_customer_payload,
@@ -121,3 +121,31 @@ def test_shop_redact_erases_every_shopper_and_keeps_the_store(
         ) == [{"shoppers_erased": 2, "data_requests_deleted": 0}]
     with tenant_context(beta):
         assert (Event.objects.count(), Shopper.objects.count()) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("topic", "data_request_id"),
+    [("customers/redact", None), ("customers/data_request", 9999)],
+)
+def test_a_privacy_webhook_whose_customer_id_holds_a_nul_is_400_and_erases_nothing(
+    alpha, beta, shopify_connect, shopify_deliver, topic, data_request_id
+):
+    # PostgreSQL text cannot hold NUL: looking the shopper up with it failed with a 500
+    _connect_both(alpha, beta, shopify_connect)
+    _buy(shopify_deliver, alpha, 1002, None, email="john@example.com")  # a guest checkout
+    payload = shopify_customer_payload(1, "john@example.com", data_request_id=data_request_id)
+    payload["customer"]["id"] = "191167\x00"
+
+    response = shopify_deliver(alpha, topic, payload)
+
+    # Then it is refused naming the field, before the guest found by the email is touched
+    assert (response.status_code, response.json()["error"]["fields"]) == (
+        400,
+        {"customer.id": ["Must not contain NUL characters."]},
+    )
+    guest = guest_user_id("john@example.com", schema_name=alpha.schema_name)
+    with tenant_context(alpha):
+        assert list(Event.objects.values_list("user_id", flat=True)) == [guest]
+        assert ShopperDataRequest.objects.count() == 0
+        assert WebhookDelivery.objects.get(topic=topic).status == "failed"
+    assert ShopperErasure.objects.filter(schema_name=alpha.schema_name).count() == 0

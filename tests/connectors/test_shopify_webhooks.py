@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 from django_tenants.utils import tenant_context
 
-from apps.catalog.models import Event, Item
+from apps.billing.selectors import usage_month_to_date
+from apps.catalog.models import Event, Item, Shopper
 from apps.connectors.models import StoreConnection, WebhookDelivery
 from tests.connectors.payloads import shopify_order, shopify_product, shopify_refund
 
@@ -214,3 +215,51 @@ def test_the_secret_is_stored_encrypted_and_never_in_the_log(alpha, shopify_conn
         assert StoreConnection.objects.get().webhook_secret == secret
     assert secret not in stored
     assert stored.startswith("gAAAAA")
+
+
+# --- ids breaking the id rule ---------------------------------------------------------------------
+# Shopify ids may be strings (gid://...). A NUL is refused by the mapping, naming the payload's
+# field (PostgreSQL text cannot hold one: the lookups of a delete or a refund failed with a 500);
+# the rest of the id rule by the catalog's validation, naming the id it maps to.
+NUL = "Must not contain NUL characters."
+PRINTABLE = "Must contain printable characters only (no control characters or line breaks)."
+TOO_LONG = "At most 128 characters."
+
+
+def _nothing_stored(tenant):
+    with tenant_context(tenant):
+        assert Item.objects.exclude(item_id="alpha-only").count() == 0
+        assert (Event.objects.count(), Shopper.objects.count()) == (0, 0)
+        assert list(WebhookDelivery.objects.values_list("status", flat=True)) == ["failed"]
+    assert usage_month_to_date(tenant)["events_ingested"] == 0
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "field", "message"),
+    [
+        ("products/create", shopify_product(id="gid://shopify/Product/1\x00"), "id", NUL),
+        (
+            "products/create",
+            shopify_product(id="gid://shopify/Product/1\x1b"),
+            "item_id",
+            PRINTABLE,
+        ),
+        ("products/create", shopify_product(id="gid://" + "x" * 123), "item_id", TOO_LONG),
+        ("products/delete", {"id": "gid://shopify/Product/1\x00"}, "id", NUL),
+        ("orders/paid", shopify_order(customer_id="a\x00b"), "customer.id", NUL),
+        ("orders/paid", shopify_order(customer_id="a\x07b"), "line.user_id", PRINTABLE),
+        ("orders/paid", shopify_order(customer_id="x" * 129), "line.user_id", TOO_LONG),
+        ("orders/paid", shopify_order(order_id="a\x00b"), "id", NUL),
+        ("orders/paid", shopify_order(order_id="x" * 129), "line.order_id", TOO_LONG),
+        ("refunds/create", {**shopify_refund(), "order_id": "a\x00b"}, "order_id", NUL),
+    ],
+)
+def test_a_delivery_whose_id_breaks_the_id_rule_is_400_naming_the_field_and_stores_nothing(
+    alpha, shopify_connect, shopify_deliver, topic, payload, field, message
+):
+    shopify_connect(alpha)
+
+    response = shopify_deliver(alpha, topic, payload)
+
+    assert (response.status_code, response.json()["error"]["fields"]) == (400, {field: [message]})
+    _nothing_stored(alpha)

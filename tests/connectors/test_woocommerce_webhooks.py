@@ -10,7 +10,8 @@ from decimal import Decimal
 import pytest
 from django_tenants.utils import tenant_context
 
-from apps.catalog.models import Event, Item
+from apps.billing.selectors import usage_month_to_date
+from apps.catalog.models import Event, Item, Shopper
 from apps.connectors.mapping import guest_user_id
 from apps.connectors.models import WebhookDelivery
 from tests.connectors.conftest import sign
@@ -319,3 +320,67 @@ def test_a_topic_shelfsense_does_not_use_is_acknowledged_and_logged_ignored(
     response = woo_deliver(alpha, "coupon.created", {"id": 5, "code": "SAVE10"}, secret=secret)
 
     assert (response.status_code, response.json()["status"]) == (200, "ignored")
+
+
+# --- ids breaking the id rule ---------------------------------------------------------------------
+# A product or order id becomes an item_id / order_id, so the id rule applies to it. A NUL is
+# refused by the mapping, naming the payload's field (PostgreSQL text cannot hold one, not even in
+# the delivery log); the rest by the catalog's validation, naming the id it maps to.
+NUL = "Must not contain NUL characters."
+PRINTABLE = "Must contain printable characters only (no control characters or line breaks)."
+TOO_LONG = "At most 128 characters."
+
+
+def _nothing_stored(tenant):
+    with tenant_context(tenant):
+        assert Item.objects.exclude(item_id="alpha-only").count() == 0
+        assert (Event.objects.count(), Shopper.objects.count()) == (0, 0)
+        assert list(WebhookDelivery.objects.values_list("status", flat=True)) == ["failed"]
+
+
+@pytest.mark.parametrize(
+    ("topic", "product_id", "field", "message"),
+    [
+        ("product.created", "a\x00b", "id", NUL),
+        ("product.created", "a\x07b", "item_id", PRINTABLE),
+        ("product.created", "x" * 129, "item_id", TOO_LONG),
+        ("product.deleted", "a\x00b", "id", NUL),
+    ],
+)
+def test_a_product_whose_id_breaks_the_id_rule_is_400_naming_the_field_and_stores_nothing(
+    alpha, woo_connect, woo_deliver, topic, product_id, field, message
+):
+    secret = woo_connect(alpha)
+
+    response = woo_deliver(alpha, topic, woo_product(794, id=product_id), secret=secret)
+
+    assert (response.status_code, response.json()["error"]["fields"]) == (400, {field: [message]})
+    _nothing_stored(alpha)
+
+
+@pytest.mark.parametrize(
+    ("order_id", "product_id", "field", "message"),
+    [
+        ("a\x00b", 93, "id", NUL),
+        ("a\x07b", 93, "line.order_id", PRINTABLE),
+        ("x" * 129, 93, "line.order_id", TOO_LONG),
+        (727, "a\x07b", "line.item_id", PRINTABLE),
+        (727, "x" * 129, "line.item_id", TOO_LONG),
+    ],
+)
+def test_an_order_with_an_id_breaking_the_id_rule_is_400_and_not_even_its_valid_lines_count(
+    alpha, woo_connect, woo_deliver, order_id, product_id, field, message
+):
+    # Given an order whose first line is valid and whose order id or second product id is not
+    secret = woo_connect(alpha)
+    order = woo_order(727)
+    order["id"] = order_id
+    order["line_items"][1]["product_id"] = product_id
+
+    response = woo_deliver(alpha, "order.created", order, secret=secret)
+
+    # Then the delivery is refused naming the field; the valid line is neither stored nor
+    # counted against the month's quota (that counter lives outside the transaction)
+    assert (response.status_code, response.json()["error"]["fields"]) == (400, {field: [message]})
+    _nothing_stored(alpha)
+    assert usage_month_to_date(alpha)["events_ingested"] == 0

@@ -24,6 +24,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.catalog.services import events_ingest, item_delete, items_upsert
+from apps.catalog.validation import RowError, events_validate
 from apps.connectors import mapping, selectors
 from apps.connectors.mapping import PayloadError
 from apps.connectors.models import Platform, StoreConnection, WebhookDelivery
@@ -136,17 +137,27 @@ def _item_remove(item_id: str) -> dict[str, Any]:
     return {"items_removed": 1}
 
 
+def _lines_refused(errors: list[RowError]) -> ApplicationError:
+    return ApplicationError(
+        "The order's lines could not be stored.",
+        fields={f"line.{error.field}": [error.message] for error in errors},
+    )
+
+
 def events_store(events: list[dict[str, Any]]) -> dict[str, Any]:
     """Order lines into the store's events (validated, metered and deduplicated as the API's);
     400 naming the fields when any line is refused."""
     if not events:
         return {"purchases": 0, "refunds": 0, "duplicates": 0}
+    # Refused before anything is written: `events_ingest` would store the valid lines, and
+    # although the delivery's transaction then rolls them back, their quota reservation (the
+    # month's counter in Redis) would stay counted.
+    _, errors, _ = events_validate(events, now=timezone.now())
+    if errors:
+        raise _lines_refused(errors)
     result = events_ingest(rows=events, source="connector")
     if result.errors:
-        raise ApplicationError(
-            "The order's lines could not be stored.",
-            fields={f"line.{error.field}": [error.message] for error in result.errors},
-        )
+        raise _lines_refused(result.errors)
     return {
         "purchases": result.accepted_by_type.get("purchase", 0),
         "refunds": result.accepted_by_type.get("refund", 0),
@@ -231,8 +242,10 @@ _HANDLERS: dict[str, dict[str, Handler]] = {
 
 
 def _resource_id(payload: dict[str, Any]) -> str:
+    """The payload's id for the delivery log. NUL, which PostgreSQL text cannot hold, is
+    replaced: the delivery is recorded (and then refused naming the field), not a 500."""
     value = payload.get("id", payload.get("shop_id", ""))
-    return str(value)[:128] if type(value) in (int, str) else ""
+    return str(value).replace("\x00", "\ufffd")[:128] if type(value) in (int, str) else ""
 
 
 def _delivery_failed(platform: str, delivery: _Delivery, resource_id: str, error: str) -> None:
