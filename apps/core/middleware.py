@@ -12,7 +12,7 @@ from django.contrib.auth import middleware as auth_middleware
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.messages import middleware as messages_middleware
 from django.contrib.sessions import middleware as sessions_middleware
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import Resolver404, resolve
 from django_prometheus.exports import ExportToDjangoView
@@ -22,6 +22,7 @@ from apps.core import health
 from apps.core.errors import error_body
 from apps.core.negotiation import wants_json
 from apps.core.platform_metrics import PLATFORM_REGISTRY
+from apps.core.views import not_found
 from apps.core.wsgi import PATH_BYTES_KEY
 
 
@@ -178,3 +179,22 @@ class RequestInputMiddleware:
             body = error_body("invalid", f"Invalid input in: {field}.", {field: [message]})
             return JsonResponse(body, status=400)
         return render(request, "core/error.html", {"message": f"{field}: {message}"}, status=400)
+
+
+class ApiNotFoundMiddleware:
+    """An /api/ path that nothing serves answers the JSON error body also with DEBUG on
+    (`make run`), where Django renders its technical HTML page instead of calling handler404.
+    Outside CommonMiddleware, so its slash-appending redirect still comes first."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code == 404
+            and wants_json(request)
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            return not_found(request, Http404())
+        return response

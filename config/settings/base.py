@@ -92,6 +92,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Session, authentication and messages step aside for cookieless /api/ calls
     # (integrations): nothing of theirs applies there.
+    # The JSON 404 body for /api/ paths even with DEBUG on (its technical page is HTML).
+    "apps.core.middleware.ApiNotFoundMiddleware",
     "apps.core.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

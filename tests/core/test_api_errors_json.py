@@ -20,6 +20,29 @@ def test_an_unknown_api_path_is_a_json_404(alpha, store_client, path):
     assert response.json() == _body("not_found", f"Nothing is served at {path}.")
 
 
+@pytest.mark.parametrize("host", ["store", "platform"])
+def test_an_unknown_api_path_is_a_json_404_with_debug_on(
+    alpha, store_client, public_client, settings, host
+):
+    # `make run` serves with DEBUG on, where Django renders its technical HTML 404 page.
+    settings.DEBUG = True
+    client = store_client(alpha) if host == "store" else public_client
+
+    response = client.get("/api/v1/nope", HTTP_ACCEPT="text/html")
+
+    assert response.status_code == 404
+    assert response.json() == _body("not_found", "Nothing is served at /api/v1/nope.")
+
+
+def test_an_api_path_missing_its_slash_is_still_redirected(alpha, store_client, settings):
+    settings.DEBUG = True
+
+    response = store_client(alpha).get("/api/docs")
+
+    assert response.status_code == 301
+    assert response["Location"] == "/api/docs/"
+
+
 def test_an_unknown_api_path_of_the_platform_is_a_json_404(public_client):
     response = public_client.get("/api/v1/items/")
 
