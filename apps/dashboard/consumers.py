@@ -46,8 +46,9 @@ class DashboardConsumer(TenantConsumer):
         if hasattr(self, "group_name"):
             await self.channel_layer.group_discard(self.group_name, self.channel_name)
 
-    async def receive_json(self, content, **kwargs) -> None:
-        """The socket is push-only; anything the browser sends is ignored."""
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        """The socket is push-only: whatever a client sends (text, bytes, JSON or not) is
+        ignored, never decoded, so no frame can raise in the server."""
 
     async def store_event(self, message: dict) -> None:
         """Relays a group message `{"type": "store.event", "payload": {...}}` to the browser.

@@ -150,3 +150,34 @@ def test_an_idle_socket_still_receives_pushes():
             await layer.close_pools()
 
     assert async_to_sync(run)() == {"type": "store.event", "payload": {"type": "ping"}}
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"text_data": "not json"},
+        {"text_data": "{" * 10_000},
+        {"bytes_data": b"\x00\xff"},
+        {"text_data": '{"type": "store.event", "payload": {"type": "counters"}}'},
+    ],
+)
+def test_anything_a_client_sends_is_ignored_and_the_socket_stays_live(alpha, client, frame):
+    # The socket is push-only; a frame that is not JSON, or bytes, used to raise in the
+    # consumer (a traceback in the server log, the socket dropped).
+    user = UserFactory()
+    MembershipFactory(user=user, tenant=alpha, role="analyst")
+    cookie = _cookie(client, user)
+
+    async def run():
+        socket, _, _ = await _open("alpha", cookie)
+        await socket.send_to(**frame)
+        answered_nothing = await socket.receive_nothing(timeout=0.3)
+        await _push(alpha.schema_name, {"type": "counters", "events_today": {"view": 1}})
+        still_live = await socket.receive_json_from(timeout=5)
+        await socket.disconnect()
+        return answered_nothing, still_live
+
+    answered_nothing, still_live = async_to_sync(run)()
+
+    assert answered_nothing is True
+    assert still_live == {"type": "counters", "events_today": {"view": 1}}
