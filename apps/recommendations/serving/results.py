@@ -62,14 +62,16 @@ def _filtered(
     exclude: frozenset[str] | set[str] = frozenset(),
 ) -> list[tuple[str, float]]:
     """The first `k` items of `lists` (in order, no repeats) that pass the filters. Items of a
-    later list are scored below the last kept one, so scores keep decreasing."""
+    later list are scored below the last kept one, so scores keep decreasing; a list that
+    starts the answer (the earlier ones gave nothing) keeps its own scores."""
     hidden = catalog.hidden
     oos = catalog.out_of_stock if filters.in_stock else frozenset()
     in_category = _category_items(catalog, filters.category) if filters.category else None
     out: list[tuple[str, float]] = []
     taken: set[str] = set()
     k = filters.k
-    for n, items in enumerate(lists):
+    for items in lists:
+        below = bool(out)
         floor = out[-1][1] if out else 0.0
         for item, score in items:
             if (
@@ -80,7 +82,7 @@ def _filtered(
                 or (in_category is not None and item not in in_category)
             ):
                 continue
-            if n:
+            if below:
                 floor -= 0.001
                 score = floor
             out.append((item, round(float(score), 6)))
