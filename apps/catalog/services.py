@@ -75,7 +75,12 @@ def _events_write(
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(event_sql.STAGING_DDL)
-            with cursor.cursor.copy(event_sql.STAGING_COPY) as copy:
+            # The raw psycopg COPY, with its errors raised as Django's (a database going away
+            # mid-batch is then the 503 every other query's failure is, not a 500).
+            with (
+                connection.wrap_database_errors,
+                cursor.cursor.copy(event_sql.STAGING_COPY) as copy,
+            ):
                 copy.set_types(event_sql.STAGING_TYPES)
                 write_row = copy.write_row
                 for row in rows:

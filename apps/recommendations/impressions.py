@@ -165,6 +165,7 @@ def impressions_persist(*, schema_name: str | None = None) -> int:
             with (
                 transaction.atomic(),
                 connection.cursor() as cursor,
+                connection.wrap_database_errors,
                 cursor.cursor.copy(_COPY) as copy,
             ):
                 copy.set_types(_COPY_TYPES)

@@ -86,7 +86,7 @@ def interactions_read(*, since: datetime, until: datetime) -> Interactions:
             until=f"'{until.isoformat()}'::timestamptz",
             types=types,
         )
-        with cursor.cursor.copy(query) as copy:
+        with connection.wrap_database_errors, cursor.cursor.copy(query) as copy:
             copy.set_types(["text", "text", "int4", "float8", "int8", "text"])
             # Millions of rows: bound methods in locals, one dict probe per id.
             user_get, item_get, order_get = users.get, items.get, orders.get

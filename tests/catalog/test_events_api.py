@@ -49,6 +49,27 @@ def test_valid_batch_is_committed_and_counted(alpha, api):
     assert (purchase.value, purchase.recommendation_id) == (2.0, "rec-9")
 
 
+def test_the_database_going_away_mid_copy_is_a_503_and_stores_nothing(alpha, api, monkeypatch):
+    # The batch is written with psycopg's COPY, outside Django's cursor: PostgreSQL shutting
+    # down at that moment (the fault suite's restart) raised psycopg's own error, a 500.
+    import psycopg
+
+    def shut_down(cursor, *args, **kwargs):
+        raise psycopg.errors.AdminShutdown("terminating connection due to administrator command")
+
+    client = api(alpha)
+    client.raise_request_exception = False
+    monkeypatch.setattr(psycopg.Cursor, "copy", shut_down)
+
+    response = _post(client, [event_payload(event_id="e-1")])
+
+    monkeypatch.undo()
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert response.json()["error"]["code"] == "service_unavailable"
+    assert _events(alpha) == []
+
+
 def test_object_envelope_is_accepted(alpha, api):
     response = _post(api(alpha), {"events": [event_payload()]})
 
