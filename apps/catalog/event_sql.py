@@ -17,8 +17,8 @@ STAGING_COPY = (
 )
 STAGING_TYPES = ["text", "text", "text", "text", "float8", "timestamptz", "text", "text", "text"]
 # Rows are taken in a fixed order (event_id, item_id) so that concurrent batches sharing keys
-# wait on each other instead of deadlocking. Events of items not in the catalog create hidden
-# stub items, shown once the store sends the item itself.
+# wait on each other instead of deadlocking. Events of items not in the catalog create stub
+# items: recommended at once, listed as catalog once the store sends the item itself.
 EVENTS_INSERT = """
 WITH inserted AS (
     INSERT INTO catalog_event
@@ -38,8 +38,8 @@ WITH inserted AS (
     RETURNING item_id, type, "timestamp"
 ), stubs AS (
     INSERT INTO catalog_item (item_id, title, description, categories, price, in_stock,
-                              attributes, is_hidden, created_at, updated_at)
-    SELECT missing.item_id, '', '', '{}', NULL, true, '{}', true, now(), now()
+                              attributes, is_hidden, is_stub, created_at, updated_at)
+    SELECT missing.item_id, '', '', '{}', NULL, true, '{}', false, true, now(), now()
     FROM (
         SELECT DISTINCT i.item_id FROM inserted i
         WHERE NOT EXISTS (SELECT 1 FROM catalog_item c WHERE c.item_id = i.item_id)

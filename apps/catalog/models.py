@@ -17,6 +17,10 @@ class Item(models.Model):
     attributes = models.JSONField(default=dict, blank=True)
     # Deleted through the API: hidden from recommendations at once, history kept.
     is_hidden = models.BooleanField(default=False)
+    # Created by an event before the store sent the item (an id and nothing else): recommended
+    # like any item, but not listed as catalog until the store sends it. A database default, so
+    # the previous release's inserts keep working while stores migrate.
+    is_stub = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

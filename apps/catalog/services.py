@@ -172,11 +172,11 @@ def events_ingest(
 # --- Items --------------------------------------------------------------------------------------
 _ITEMS_UPSERT = """
 INSERT INTO catalog_item (item_id, title, description, categories, price, in_stock, attributes,
-                          is_hidden, created_at, updated_at)
+                          is_hidden, is_stub, created_at, updated_at)
 SELECT r.item_id, r.title, r.description,
        ARRAY(SELECT c FROM jsonb_array_elements_text(r.categories) WITH ORDINALITY AS t(c, n)
              ORDER BY n),
-       r.price, r.in_stock, r.attributes, false, now(), now()
+       r.price, r.in_stock, r.attributes, false, false, now(), now()
 FROM jsonb_to_recordset(%s::jsonb) AS r(item_id text, title text, description text,
                                          categories jsonb, price numeric, in_stock boolean,
                                          attributes jsonb)
@@ -189,6 +189,7 @@ ON CONFLICT (item_id) DO UPDATE SET
     in_stock = EXCLUDED.in_stock,
     attributes = EXCLUDED.attributes,
     is_hidden = false,
+    is_stub = false,
     updated_at = EXCLUDED.updated_at
 RETURNING (xmax = 0) AS created
 """

@@ -32,7 +32,7 @@ ANOMALY_LOOKBACK = timedelta(hours=24)
 
 def store_snapshot() -> dict[str, Any]:
     """Headline figures of the current store (the connection's tenant schema)."""
-    visible = Item.objects.filter(is_hidden=False)
+    visible = Item.objects.filter(is_hidden=False, is_stub=False)
     return {
         "items": visible.count(),
         "recent_items": list(
@@ -62,7 +62,7 @@ def onboarding_steps() -> list[dict[str, Any]]:
     )
     steps = [
         ("key", "Create an API key", ApiKey.objects.filter(revoked_at__isnull=True).exists()),
-        ("items", "Send your catalog", Item.objects.exists()),
+        ("items", "Send your catalog", Item.objects.filter(is_stub=False).exists()),
         ("events", "Send shopper events", Event.objects.exists()),
         ("train", "Train a model", trained.exists()),
         ("recommend", "Fetch a first recommendation", Impression.objects.exists()),

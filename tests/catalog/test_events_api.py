@@ -243,23 +243,28 @@ def test_every_invalid_row_is_reported_with_every_wrong_field(alpha, api):
     assert [row[0] for row in _events(alpha)] == ["ok"]
 
 
-def test_event_for_unknown_item_creates_a_hidden_stub_until_catalogued(alpha, api):
+def test_event_for_unknown_item_creates_a_stub_listed_once_catalogued(alpha, api):
     client = api(alpha)
 
     _post(client, [event_payload(item_id="new-sku")])
     with tenant_context(alpha):
-        stub = Item.objects.values("title", "is_hidden").get(item_id="new-sku")
+        stub = Item.objects.values("title", "is_hidden", "is_stub").get(item_id="new-sku")
     listed_before = client.get("/api/v1/items/new-sku").status_code
+    in_list_before = client.get("/api/v1/items/").json()["results"]
     put = client.put(
         "/api/v1/items/new-sku",
         data=orjson.dumps({"title": "New thing"}),
         content_type="application/json",
     )
 
-    assert stub == {"title": "", "is_hidden": True}
+    # a stub: recommendable (not hidden), but not listed as catalog until the store sends it
+    assert stub == {"title": "", "is_hidden": False, "is_stub": True}
     assert listed_before == 404
+    assert "new-sku" not in [row["item_id"] for row in in_list_before]
     assert put.status_code == 200
     assert client.get("/api/v1/items/new-sku").json()["title"] == "New thing"
+    with tenant_context(alpha):
+        assert Item.objects.get(item_id="new-sku").is_stub is False
 
 
 def test_shoppers_are_created_with_first_and_last_seen(alpha, api):

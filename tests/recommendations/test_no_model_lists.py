@@ -42,3 +42,50 @@ def test_a_new_stores_item_lists_are_its_categorys_popular_items_with_their_own_
     assert items == ["shoe-1", "shoe-2", "shoe-3"]
     assert all(score > 0 for score in scores)
     assert scores == sorted(scores, reverse=True)
+
+
+def test_a_store_that_sends_only_events_gets_lists_before_and_after_training(
+    alpha, movielens, key_client, django_capture_on_commit_callbacks
+):
+    # given a store that sends its shoppers' events but never its catalog (every item a stub)
+    from datetime import UTC, datetime
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from apps.recommendations.models import ModelVersion
+    from tests.recommendations.conftest import train_now
+
+    shift = timezone.now().timestamp() - 60 - max(ts for *_, ts in movielens.ratings)
+    rows = [
+        {
+            "event_id": f"e{user}-{item}",
+            "user_id": str(user),
+            "item_id": f"m{item}",
+            "type": "rating",
+            "value": float(rating),
+            "timestamp": datetime.fromtimestamp(ts + shift, UTC).isoformat(),
+        }
+        for user, item, rating, ts in movielens.ratings
+    ]
+    client = key_client(alpha)
+    with tenant_context(alpha):
+        for start in range(0, len(rows), 5000):
+            events_ingest(rows=rows[start : start + 5000])
+    connection.set_schema_to_public()
+
+    # then before any model its trending list is its events' items
+    trending = client.get("/api/v1/recommendations/trending?k=5").json()
+    assert len(trending["items"]) == 5
+
+    # and once trained, personal and similar lists are served from those items
+    with tenant_context(alpha), django_capture_on_commit_callbacks(execute=True):
+        version = train_now()  # activation announced on commit: serving switches at once
+    connection.set_schema_to_public()
+    assert version.status == ModelVersion.Status.ACTIVE, version.activation_note
+    personal = client.get("/api/v1/recommendations/users/1?k=5").json()
+    similar = client.get("/api/v1/recommendations/items/m50/similar?k=5")
+    assert (personal["model_version"], len(personal["items"])) == ("v1", 5)
+    assert similar.status_code == 200
+    assert len(similar.json()["items"]) == 5
+    assert all(entry["item_id"].startswith("m") for entry in personal["items"])
