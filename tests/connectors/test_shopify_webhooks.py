@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 from django_tenants.utils import tenant_context
 
-from apps.billing.selectors import usage_month_to_date
-from apps.catalog.models import Event, Item, Shopper
+from apps.catalog.models import Event, Item
 from apps.connectors.models import StoreConnection, WebhookDelivery
+from tests.connectors.id_rule import NUL, PRINTABLE, TOO_LONG, assert_nothing_stored
 from tests.connectors.payloads import shopify_order, shopify_product, shopify_refund
 
 pytestmark = pytest.mark.django_db
@@ -218,20 +218,7 @@ def test_the_secret_is_stored_encrypted_and_never_in_the_log(alpha, shopify_conn
 
 
 # --- ids breaking the id rule ---------------------------------------------------------------------
-# Shopify ids may be strings (gid://...). A NUL is refused by the mapping, naming the payload's
-# field (PostgreSQL text cannot hold one: the lookups of a delete or a refund failed with a 500);
-# the rest of the id rule by the catalog's validation, naming the id it maps to.
-NUL = "Must not contain NUL characters."
-PRINTABLE = "Must contain printable characters only (no control characters or line breaks)."
-TOO_LONG = "At most 128 characters."
-
-
-def _nothing_stored(tenant):
-    with tenant_context(tenant):
-        assert Item.objects.exclude(item_id="alpha-only").count() == 0
-        assert (Event.objects.count(), Shopper.objects.count()) == (0, 0)
-        assert list(WebhookDelivery.objects.values_list("status", flat=True)) == ["failed"]
-    assert usage_month_to_date(tenant)["events_ingested"] == 0
+# What a refused delivery must leave behind: tests/connectors/id_rule.py.
 
 
 @pytest.mark.parametrize(
@@ -262,4 +249,4 @@ def test_a_delivery_whose_id_breaks_the_id_rule_is_400_naming_the_field_and_stor
     response = shopify_deliver(alpha, topic, payload)
 
     assert (response.status_code, response.json()["error"]["fields"]) == (400, {field: [message]})
-    _nothing_stored(alpha)
+    assert_nothing_stored(alpha)

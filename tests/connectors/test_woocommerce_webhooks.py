@@ -11,10 +11,11 @@ import pytest
 from django_tenants.utils import tenant_context
 
 from apps.billing.selectors import usage_month_to_date
-from apps.catalog.models import Event, Item, Shopper
+from apps.catalog.models import Event, Item
 from apps.connectors.mapping import guest_user_id
 from apps.connectors.models import WebhookDelivery
 from tests.connectors.conftest import sign
+from tests.connectors.id_rule import NUL, PRINTABLE, TOO_LONG, assert_nothing_stored
 from tests.connectors.payloads import woo_order, woo_product
 
 pytestmark = pytest.mark.django_db
@@ -323,19 +324,7 @@ def test_a_topic_shelfsense_does_not_use_is_acknowledged_and_logged_ignored(
 
 
 # --- ids breaking the id rule ---------------------------------------------------------------------
-# A product or order id becomes an item_id / order_id, so the id rule applies to it. A NUL is
-# refused by the mapping, naming the payload's field (PostgreSQL text cannot hold one, not even in
-# the delivery log); the rest by the catalog's validation, naming the id it maps to.
-NUL = "Must not contain NUL characters."
-PRINTABLE = "Must contain printable characters only (no control characters or line breaks)."
-TOO_LONG = "At most 128 characters."
-
-
-def _nothing_stored(tenant):
-    with tenant_context(tenant):
-        assert Item.objects.exclude(item_id="alpha-only").count() == 0
-        assert (Event.objects.count(), Shopper.objects.count()) == (0, 0)
-        assert list(WebhookDelivery.objects.values_list("status", flat=True)) == ["failed"]
+# What a refused delivery must leave behind: tests/connectors/id_rule.py.
 
 
 @pytest.mark.parametrize(
@@ -355,7 +344,7 @@ def test_a_product_whose_id_breaks_the_id_rule_is_400_naming_the_field_and_store
     response = woo_deliver(alpha, topic, woo_product(794, id=product_id), secret=secret)
 
     assert (response.status_code, response.json()["error"]["fields"]) == (400, {field: [message]})
-    _nothing_stored(alpha)
+    assert_nothing_stored(alpha)
 
 
 @pytest.mark.parametrize(
@@ -382,5 +371,5 @@ def test_an_order_with_an_id_breaking_the_id_rule_is_400_and_not_even_its_valid_
     # Then the delivery is refused naming the field; the valid line is neither stored nor
     # counted against the month's quota (that counter lives outside the transaction)
     assert (response.status_code, response.json()["error"]["fields"]) == (400, {field: [message]})
-    _nothing_stored(alpha)
+    assert_nothing_stored(alpha)
     assert usage_month_to_date(alpha)["events_ingested"] == 0
