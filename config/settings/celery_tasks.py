@@ -56,6 +56,9 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # With LOG_FORMAT=json the worker logs through Django's LOGGING (JSON, store and task id).
 CELERY_WORKER_HIJACK_ROOT_LOGGER = env("LOG_FORMAT", default="plain") != "json"
+# What a task prints (the console email backend's messages under `make run`) is logged at INFO,
+# not at Celery's default WARNING: printed output is not a problem to look into.
+CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 # Our subclass of tenant-schemas-celery's database scheduler: each copy of an all-stores entry is
 # sent with its store's schema (apps/tenants/beat.py says why the library's is not enough).
 CELERY_BEAT_SCHEDULER = "apps.tenants.beat:StoreAwareDatabaseScheduler"
