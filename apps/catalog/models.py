@@ -5,6 +5,12 @@ from django.db import models
 from apps.core.pii import EncryptedJSONField
 
 
+class ItemQuerySet(models.QuerySet):
+    def listed(self) -> "ItemQuerySet":
+        """The store's catalog as it sent it: not deleted, not stubs created by events."""
+        return self.filter(is_hidden=False, is_stub=False)
+
+
 class Item(models.Model):
     """A catalog item of this store, keyed by the store's own id."""
 
@@ -23,6 +29,8 @@ class Item(models.Model):
     is_stub = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ItemQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]

@@ -41,7 +41,7 @@ EVENT_PUBLIC_FIELDS = (
 
 def item_list(*, category: str | None = None, in_stock: bool | None = None) -> QuerySet[Item]:
     """Visible items (not deleted, not event-created stubs), optionally filtered."""
-    items = Item.objects.filter(is_hidden=False, is_stub=False)
+    items = Item.objects.listed()
     if category is not None:
         items = items.filter(categories__contains=[category])
     if in_stock is not None:
@@ -50,7 +50,7 @@ def item_list(*, category: str | None = None, in_stock: bool | None = None) -> Q
 
 
 def item_get(*, item_id: str) -> Item:
-    item = Item.objects.filter(item_id=item_id, is_hidden=False, is_stub=False).first()
+    item = Item.objects.listed().filter(item_id=item_id).first()
     if item is None:
         raise ApplicationError("No such item.", code="not_found", status_code=404)
     return item

@@ -32,7 +32,7 @@ ANOMALY_LOOKBACK = timedelta(hours=24)
 
 def store_snapshot() -> dict[str, Any]:
     """Headline figures of the current store (the connection's tenant schema)."""
-    visible = Item.objects.filter(is_hidden=False, is_stub=False)
+    visible = Item.objects.listed()
     return {
         "items": visible.count(),
         "recent_items": list(

@@ -45,7 +45,7 @@ def items(request: HttpRequest) -> HttpResponse:
 @store_member_required("view")
 def item_detail(request: HttpRequest, item_id: str) -> HttpResponse:
     item_id = _id_or_404(item_id, field="item_id")
-    item = Item.objects.filter(item_id=item_id, is_hidden=False, is_stub=False).first()
+    item = Item.objects.listed().filter(item_id=item_id).first()
     if item is None:
         raise Http404("No such item.")
     return render(
