@@ -2,8 +2,8 @@
 
 Other apps call:
 - `ingest_reserve(tenant=, amount=)` inside an ingest batch's transaction, once the batch knows
-  how many new events it will store: reserves them against the month's quota atomically (Lua),
-  then `settle(stored)` after the insert and `release()` if the transaction rolls back;
+  how many new events it stores: reserves them against the month's quota atomically (Lua),
+  then `settle(stored)` and `release()` if the transaction rolls back;
 - `usage_record(tenant=, metric=, amount=)` after other usage happened (recommendations served);
 - `quota_check_ingest(tenant=, amount=)`: the same refusal without reserving (read-only check).
 
@@ -259,7 +259,8 @@ def _reserve_in_redis(
 
 def ingest_reserve(*, tenant: Tenant, amount: int, now: datetime | None = None) -> Reservation:
     """Reserve `amount` new events of an ingest batch against the store's monthly quota, inside
-    the batch's transaction and before its rows are inserted.
+    the batch's transaction (before or after its rows are inserted: a refusal raises, and the
+    transaction takes back what it wrote).
 
     Raises ApplicationError 402 `payment_overdue` or 429 `quota_exceeded` (whole batch refused,
     nothing reserved) as `quota_check_ingest`; plans billing overage and plans without an

@@ -67,9 +67,9 @@ def _events_write(
     """Store validated rows; returns the number inserted by type (duplicates excluded), and of
     those the number that happened today (UTC).
 
-    `reserve(n)` (billing) is called once the batch is staged, with the number of rows not yet
-    stored, and may refuse the whole batch by raising; its reservation is settled with what was
-    inserted, or released when the transaction rolls back."""
+    `reserve(n)` (billing) is called once the batch is inserted, with the number of rows it
+    stored, and may refuse the whole batch by raising (the transaction then rolls the rows
+    back); its reservation is released when the transaction rolls back."""
     nested = connection.in_atomic_block
     reservation: Reservation | None = None
     try:
@@ -85,15 +85,16 @@ def _events_write(
                 write_row = copy.write_row
                 for row in rows:
                     write_row(row)
-            if reserve is not None:
-                cursor.execute(event_sql.STAGING_NEW)
-                reservation = reserve(cursor.fetchone()[0])
             cursor.execute(event_sql.EVENTS_INSERT)
             counted = cursor.fetchall()
             inserted = {kind: count for kind, count, _ in counted}
             today = {kind: count for kind, _, count in counted if count}
-            if reservation is not None:
-                reservation.settle(sum(inserted.values()))
+            if reserve is not None:
+                # Reserved once the rows are in, for exactly those: a refusal raises and the
+                # transaction takes them back out.
+                stored = sum(inserted.values())
+                reservation = reserve(stored)
+                reservation.settle(stored)
             if any(row[7] is not None and row[1] is not None for row in rows):
                 cursor.execute(event_sql.SESSIONS_LINK)
             cursor.execute(event_sql.SHOPPERS_UPSERT)
@@ -146,7 +147,7 @@ def events_ingest(
     reserve = None
     if source in ("api", "connector"):
         # Billing (events the store sends, directly or through its shop's webhooks): the
-        # batch's new events are reserved against the quota before they are inserted (429
+        # batch's new events are reserved against the quota in its transaction (429
         # quota_exceeded / 402 payment_overdue: nothing stored), and counted for billing once
         # committed.
         tenant = connection.tenant
