@@ -92,4 +92,3 @@ WHERE session_id IS NOT NULL AND user_id IS NOT NULL
 ORDER BY session_id, "timestamp"
 ON CONFLICT (session_id) DO NOTHING
 """
-

@@ -238,15 +238,21 @@ def live_state(
 
 
 def _category_shares(model: RecommenderModel, table: UserItemTable) -> sp.csr_matrix:
-    """(rows, n_cats) share of each shopper's (item, category) pairs per category."""
-    n_cats = len(model._category_names)
+    """(rows, n_cats) share of each shopper's (item, category) pairs per category.
+
+    Built as CSR arrays directly (sorted indices, no explicit zeros): assembling it through
+    COO and a diagonal product cost a sixth of a fresh one-shopper ranking. Values are the
+    product's: count * (1 / row total)."""
+    n_rows, n_cats = table.shape[0], len(model._category_names)
     cats = model._item_cats[table.indices]  # (cells, MAX_CATS)
     r, j = np.nonzero(cats >= 0)
     rows = table.row_ids()[r]
-    m = sp.csr_matrix(
-        (np.ones(len(r)), (rows, cats[r, j].astype(np.int64))), shape=(table.shape[0], n_cats)
+    keys, counts = np.unique(rows * n_cats + cats[r, j].astype(np.int64), return_counts=True)
+    key_rows = keys // n_cats
+    scale = 1.0 / np.maximum(np.bincount(rows, minlength=n_rows).astype(np.float64), 1.0)
+    indptr = np.zeros(n_rows + 1, dtype=np.int32)
+    np.cumsum(np.bincount(key_rows, minlength=n_rows), out=indptr[1:])
+    return sp.csr_matrix(
+        (counts.astype(np.float64) * scale[key_rows], (keys % n_cats).astype(np.int32), indptr),
+        shape=(n_rows, n_cats),
     )
-    totals = np.asarray(m.sum(axis=1)).ravel()
-    m = (sp.diags(1.0 / np.maximum(totals, 1.0)) @ m).tocsr()
-    m.sort_indices()
-    return m
