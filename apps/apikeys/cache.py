@@ -32,7 +32,7 @@ def _clone(api_key: ApiKey) -> ApiKey:
     clone = ApiKey.__new__(ApiKey)
     state = api_key.__dict__.copy()
     state["_state"] = copy.copy(state["_state"])
-    state["_state"].fields_cache = {}
+    state["_state"].fields_cache = state["_state"].fields_cache.copy()
     clone.__dict__ = state
     return clone
 

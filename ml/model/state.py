@@ -250,9 +250,10 @@ def _category_shares(model: RecommenderModel, table: UserItemTable) -> sp.csr_ma
     keys, counts = np.unique(rows * n_cats + cats[r, j].astype(np.int64), return_counts=True)
     key_rows = keys // n_cats
     scale = 1.0 / np.maximum(np.bincount(rows, minlength=n_rows).astype(np.float64), 1.0)
-    indptr = np.zeros(n_rows + 1, dtype=np.int32)
+    index_dtype = np.int32 if len(keys) < np.iinfo(np.int32).max else np.int64
+    indptr = np.zeros(n_rows + 1, dtype=index_dtype)
     np.cumsum(np.bincount(key_rows, minlength=n_rows), out=indptr[1:])
     return sp.csr_matrix(
-        (counts.astype(np.float64) * scale[key_rows], (keys % n_cats).astype(np.int32), indptr),
+        (counts.astype(np.float64) * scale[key_rows], (keys % n_cats).astype(index_dtype), indptr),
         shape=(n_rows, n_cats),
     )

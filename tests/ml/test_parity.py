@@ -143,3 +143,21 @@ def test_last_order_split_keeps_shoppers_with_one_order_in_train():
     ]
     assert sorted(train_part.user_ids.tolist()) == ["a", "b", "c"]
     assert not orders_known(events.subset(np.array([2, 4])))
+
+
+def test_category_shares_are_each_shoppers_share_of_item_category_pairs(model):
+    rows = np.array([3, 0, 3, 41, model.n_users - 1])  # any order, repeats allowed
+    state = stored_state(model, rows)
+    n_cats = len(model._category_names)
+    expected = np.zeros((len(rows), n_cats))
+    for j, u in enumerate(rows.tolist()):
+        items = model.table.indices[model.table.indptr[u] : model.table.indptr[u + 1]]
+        for cat in model._item_cats[items].ravel().tolist():
+            if cat >= 0:
+                expected[j, cat] += 1.0
+    expected /= np.maximum(expected.sum(axis=1, keepdims=True), 1.0)
+
+    shares = state.user_cat
+    assert shares.has_sorted_indices
+    assert shares.nnz == np.count_nonzero(expected)
+    np.testing.assert_allclose(shares.toarray(), expected, rtol=1e-12)
