@@ -35,6 +35,7 @@ from apps.catalog.validation import (
     items_validate,
 )
 from apps.core import pii
+from apps.core.db.copy import raw_copy
 from apps.core.erasure import erase_shopper, tombstone_set
 from apps.core.errors import ApplicationError
 
@@ -75,13 +76,7 @@ def _events_write(
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(event_sql.STAGING_DDL)
-            # The raw psycopg COPY, with its errors raised as Django's (a database going away
-            # mid-batch is then the 503 every other query's failure is, not a 500).
-            with (
-                connection.wrap_database_errors,
-                cursor.cursor.copy(event_sql.STAGING_COPY) as copy,
-            ):
-                copy.set_types(event_sql.STAGING_TYPES)
+            with raw_copy(cursor, event_sql.STAGING_COPY, event_sql.STAGING_TYPES) as copy:
                 write_row = copy.write_row
                 for row in rows:
                     write_row(row)

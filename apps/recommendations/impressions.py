@@ -22,6 +22,7 @@ from django.db import connection, transaction
 
 from apps.core.activity import Activity, store_mark_active, stores_pending_mark, sweep_due
 from apps.core.cache import redis_client
+from apps.core.db.copy import raw_copy
 from apps.core.flusher import PeriodicFlusher
 from apps.recommendations.cache import impressions_key, lock_key
 
@@ -165,10 +166,8 @@ def impressions_persist(*, schema_name: str | None = None) -> int:
             with (
                 transaction.atomic(),
                 connection.cursor() as cursor,
-                connection.wrap_database_errors,
-                cursor.cursor.copy(_COPY) as copy,
+                raw_copy(cursor, _COPY, _COPY_TYPES) as copy,
             ):
-                copy.set_types(_COPY_TYPES)
                 for row in rows:
                     copy.write_row(row)
             client.ltrim(key, len(raw), -1)

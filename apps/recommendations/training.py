@@ -18,6 +18,7 @@ from django.db import connection
 from django.db.models import Max
 
 from apps.catalog.models import Event, Item
+from apps.core.db.copy import raw_copy
 from apps.core.live import store_push
 from apps.recommendations.model_store import artifact_dir
 from apps.recommendations.models import ModelVersion
@@ -86,8 +87,7 @@ def interactions_read(*, since: datetime, until: datetime) -> Interactions:
             until=f"'{until.isoformat()}'::timestamptz",
             types=types,
         )
-        with connection.wrap_database_errors, cursor.cursor.copy(query) as copy:
-            copy.set_types(["text", "text", "int4", "float8", "int8", "text"])
+        with raw_copy(cursor, query, ["text", "text", "int4", "float8", "int8", "text"]) as copy:
             # Millions of rows: bound methods in locals, one dict probe per id.
             user_get, item_get, order_get = users.get, items.get, orders.get
             add_user, add_item, add_order = user_codes.append, item_codes.append, order_codes.append
