@@ -20,5 +20,9 @@ from config.local_services import local_services_use
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 local_services_use()  # the embedded servers of `make run` when DATABASE_URL/REDIS_URL are unset
+django_application = get_wsgi_application()
+
+from apps.recommendations.express import express_lane  # noqa: E402  (needs django.setup())
+
 # Keeps the path's bytes so a path that is not UTF-8 is refused, not read as another id.
-application = keep_path_bytes(get_wsgi_application())
+application = keep_path_bytes(express_lane(django_application))
