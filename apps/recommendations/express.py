@@ -1,10 +1,13 @@
-"""The express lane: `GET /api/v1/recommendations/users/{id}` (the platform's most frequent
-request: a shopper's cached list) dispatched straight to its view, past the middleware that
-has nothing to do for it and past URL resolution.
+"""The express lane: the recommendation lists (`GET /api/v1/recommendations/users/{id}`, the
+platform's most frequent request, and the other list endpoints) dispatched straight to their
+views, past the middleware that has nothing to do for them and past URL resolution.
 
-Measured in process (bench/serving_profile.py), the full chain and the resolver cost about as
-much as the view itself on a cached list: twenty middleware calls, most of which step aside for
-a cookieless API request, two Host validations and a walk through the store's URL patterns.
+Why: on a cached list, the full chain and the resolver cost about a fifth of the request's CPU
+in process (bench/serving_profile.py): twenty middleware calls, most of which step aside for a
+cookieless API request, two Host validations and a walk through the store's URL patterns. And
+the answer goes back as a one-item list, which granian writes from Rust at once, where Django's
+response object is pulled through Python chunk by chunk: under the load of bench/serving.py
+--protocol issue15, a quarter of the server's Python time went there.
 
 The lane decides nothing itself. It takes a request only when every middleware it leaves out
 would have passed it on unchanged (see SKIPPED: why each one has nothing to do), and runs the
@@ -15,11 +18,11 @@ and answers exactly as it does behind the full chain; tests/recommendations/test
 replays requests through both and compares the answers.
 
 What it needs to know before taking a request, all read from the environ without side
-effects: a GET on that path with an id segment of printable ASCII, no cookie (the session,
-authentication and membership middleware step aside for cookieless API calls), no Origin
-(CORS acts only with one), and a Host whose store is in this process's host cache (filled by
-TenantMiddleware on an earlier request; the same cache, so the same store and the same expiry)
-and active. Anything else goes through the full chain, as before.
+effects: a GET on a list path (ROUTES) whose id is one segment of printable ASCII, no cookie
+(the session, authentication and membership middleware step aside for cookieless API calls),
+no Origin (CORS acts only with one), and a Host whose store is in this process's host cache
+(filled by TenantMiddleware on an earlier request; the same cache, so the same store and the
+same expiry) and active. Anything else goes through the full chain, as before.
 
 A middleware added to settings.MIDDLEWARE that this module does not list turns the lane off
 (with a warning at start-up): whether it must run for a serving request is a decision to make
@@ -39,7 +42,7 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.db import connection
 from django.utils.module_loading import import_string
 
-from apps.recommendations.apis import ShopperRecommendationsApi
+from apps.recommendations import apis
 from apps.tenants.hosts import tenant_host_cached
 from apps.tenants.selectors import hostname_normalize
 
@@ -84,21 +87,41 @@ SKIPPED = {
     "apps.core.middleware.MessageMiddleware": "steps aside for cookieless API requests",
 }
 
-_PATH = re.compile(r"/api/v1/recommendations/users/([!-.0-~]+)")
-_VIEW = ShopperRecommendationsApi.as_view()
+_PREFIX = "/api/v1/recommendations/"
+_ID = r"([!-.0-~]+)"  # one path segment of printable ASCII ("/" excluded)
+# (path after _PREFIX, view, name of the id's view argument): the list routes of
+# apps/recommendations/urls.py, for ids without "/" (an id with one goes through the resolver).
+ROUTES = tuple(
+    (re.compile(pattern), view.as_view(), argument)
+    for pattern, view, argument in (
+        (f"users/{_ID}", apis.ShopperRecommendationsApi, "user_id"),
+        (f"users/{_ID}/buy-again", apis.BuyAgainApi, "user_id"),
+        (f"items/{_ID}/similar", apis.SimilarItemsApi, "item_id"),
+        (f"items/{_ID}/bought-together", apis.BoughtTogetherApi, "item_id"),
+        (f"sessions/{_ID}", apis.SessionRecommendationsApi, "session_id"),
+        ("trending", apis.TrendingApi, None),
+    )
+)
 _TENANT = "shelfsense.express.tenant"
-_USER_ID = "shelfsense.express.user_id"
+_VIEW = "shelfsense.express.view"
 
 WSGIApplication = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 def express_takes(environ: dict[str, Any]) -> bool:
-    """Whether the lane answers this request; when it does, the store and the path's id are
-    left in the environ for the handler. No side effects."""
-    if environ.get("REQUEST_METHOD") != "GET" or environ.get("SCRIPT_NAME"):
+    """Whether the lane answers this request; when it does, the store, the view and its
+    arguments are left in the environ for the handler. No side effects."""
+    path = environ.get("PATH_INFO", "")
+    if (
+        environ.get("REQUEST_METHOD") != "GET"
+        or not path.startswith(_PREFIX)
+        or environ.get("SCRIPT_NAME")
+        or environ.get("HTTP_COOKIE")
+        or environ.get("HTTP_ORIGIN")
+    ):
         return False
-    match = _PATH.fullmatch(environ.get("PATH_INFO", ""))
-    if match is None or environ.get("HTTP_COOKIE") or environ.get("HTTP_ORIGIN"):
+    view = _route(path[len(_PREFIX) :])
+    if view is None:
         return False
     if settings.USE_X_FORWARDED_HOST and "HTTP_X_FORWARDED_HOST" in environ:
         return False
@@ -107,12 +130,20 @@ def express_takes(environ: dict[str, Any]) -> bool:
     if tenant is None or tenant.is_public or not tenant.is_active:
         return False
     environ[_TENANT] = tenant
-    environ[_USER_ID] = match.group(1)
+    environ[_VIEW] = view
     return True
 
 
+def _route(path: str) -> tuple[Callable[..., Any], dict[str, str]] | None:
+    for pattern, view, argument in ROUTES:
+        match = pattern.fullmatch(path)
+        if match is not None:
+            return view, ({argument: match.group(1)} if argument else {})
+    return None
+
+
 class ExpressHandler(WSGIHandler):
-    """Django's WSGI handler with the KEPT middleware around the shopper list view."""
+    """Django's WSGI handler with the KEPT middleware around the list views."""
 
     def load_middleware(self, is_async: bool = False) -> None:
         self._view_middleware = []
@@ -138,7 +169,8 @@ class ExpressHandler(WSGIHandler):
             response.close()
 
     def _get_response(self, request):
-        response = _VIEW(request, user_id=request.META[_USER_ID])
+        view, arguments = request.META[_VIEW]
+        response = view(request, **arguments)
         # DRF's error answers are rendered as Django's handler renders any response.
         render = getattr(response, "render", None)
         if callable(render):

@@ -138,6 +138,15 @@ TAKEN = [
     ("a revoked key", PATH, "revoked", {}),
     ("another store's key", PATH, "other_store", {}),
     ("a publishable key without an Origin", PATH, "publishable", {}),
+    ("buy again", f"{PATH}/buy-again?k=3", "recommend", {}),
+    ("similar items", "/api/v1/recommendations/items/a50/similar?k=4", "recommend", {}),
+    ("similar to an unknown item", "/api/v1/recommendations/items/zz/similar", "recommend", {}),
+    ("bought together", "/api/v1/recommendations/items/a50/bought-together", "recommend", {}),
+    ("a session", "/api/v1/recommendations/sessions/visit-1?k=5", "recommend", {}),
+    ("trending", "/api/v1/recommendations/trending?k=5&category=Drama", "recommend", {}),
+    ("trending without a key", "/api/v1/recommendations/trending", None, {}),
+    ("similar items, bad k", "/api/v1/recommendations/items/a50/similar?k=x", "recommend", {}),
+    ("a session, wrong scope", "/api/v1/recommendations/sessions/v", "ingest", {}),
 ]
 
 
@@ -199,11 +208,13 @@ NOT_TAKEN = [
     ("a HEAD", PATH, {"method": "HEAD"}),
     ("a session cookie", PATH, {"HTTP_COOKIE": "sessionid=abc"}),
     ("an Origin (CORS)", PATH, {"HTTP_ORIGIN": "https://shop.example"}),
-    ("buy again", f"{PATH}/buy-again", {}),
     ("an id with a slash", "/api/v1/recommendations/users/a/b", {}),
+    ("an item id with a slash", "/api/v1/recommendations/items/a/b/similar", {}),
     ("an id with a space", "/api/v1/recommendations/users/a%20b", {}),
     ("a non-ASCII id", "/api/v1/recommendations/users/%C3%A9", {}),
-    ("another endpoint", "/api/v1/recommendations/trending", {}),
+    ("a management endpoint", "/api/v1/recommendations/models", {}),
+    ("trending with a suffix", "/api/v1/recommendations/trending/", {}),
+    ("another API", "/api/v1/items", {}),
 ]
 
 
