@@ -21,6 +21,7 @@ def test_queued_commands_go_out_in_one_round_trip_in_order(keys, monkeypatch):
     batch = RedisBatch()
     gate = batch.add(("INCR", keys[1]), ("SET", keys[2], 1, "NX"))
     read = batch.add(("MGET", keys[0], keys[2]))
+    RedisBatch().add(("PING",)).result()  # the thread's connection made (its handshake sent)
     writes = []
     send = redis.Connection.send_packed_command
     monkeypatch.setattr(
@@ -71,3 +72,18 @@ def test_each_request_has_its_own_batch(rf):
 
     assert request_batch(one) is request_batch(one)
     assert request_batch(one) is not request_batch(other)
+
+
+def test_a_connection_redis_closed_while_idle_is_replaced_before_the_next_batch(keys):
+    # given this thread's connection, closed by Redis while idle (as a restart or an idle
+    # timeout would)
+    redis_client().set(keys[0], b"v")
+    (client_id,) = RedisBatch().add(("CLIENT", "ID")).result()
+    redis_client().client_kill_filter(_id=client_id)
+
+    # when the next batch goes out
+    values = RedisBatch().add(("GET", keys[0])).result()
+
+    # then it is answered, on a new connection
+    assert values == [b"v"]
+    assert RedisBatch().add(("CLIENT", "ID")).result() != [client_id]
