@@ -159,6 +159,8 @@ class ExpressHandler(WSGIHandler):
 
     def __call__(self, environ, start_response):
         response = super().__call__(environ, start_response)
+        if response.streaming:
+            return response
         # The body as one bytes object in a list, and the response closed here (what the
         # server would do after sending it: request_finished, connections back to the pool).
         # granian writes a list from Rust in one go, while an iterable response is pulled
