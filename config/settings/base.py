@@ -294,7 +294,7 @@ API_KEY_RATE_LIMIT = env("API_KEY_RATE_LIMIT", default="300/s")
 # Publishable keys (browsers, the SDK): requests allowed per key and per client address.
 PUBLISHABLE_KEY_RATE_LIMIT = env("PUBLISHABLE_KEY_RATE_LIMIT", default="100/s")
 PUBLISHABLE_IP_RATE_LIMIT = env("PUBLISHABLE_IP_RATE_LIMIT", default="20/s")
-# A shopper's list request skips the middleware that has nothing to do for it
+# A recommendation list request skips the middleware that has nothing to do for it
 # (apps.recommendations.express); false sends it through the whole chain like any request.
 SERVING_EXPRESS_LANE = env.bool("SERVING_EXPRESS_LANE", default=True)
 # Header a trusted proxy sets to the client address (e.g. X-Forwarded-For); empty: REMOTE_ADDR.
