@@ -312,3 +312,24 @@ def test_the_production_wsgi_application_has_the_lane_in_front(monkeypatch):
 
 def environ_for_probe() -> dict:
     return RequestFactory().get("/healthz").environ
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "users/u-1",
+        "users/u-1/buy-again",
+        "items/i.1/similar",
+        "items/i.1/bought-together",
+        "sessions/s:1",
+        "trending",
+    ],
+)
+def test_each_lane_route_is_the_view_the_url_resolver_picks(settings, path):
+    # ROUTES restates the list routes of apps/recommendations/urls.py: they must not drift.
+    from django.urls import resolve
+
+    view, arguments = express._route(path)
+    match = resolve(f"/api/v1/recommendations/{path}", urlconf=settings.ROOT_URLCONF)
+    assert match.func.view_class is view.view_class
+    assert match.kwargs == arguments
