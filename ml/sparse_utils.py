@@ -24,7 +24,10 @@ def csr_positions(
     r = rows[valid]
     c = cols[valid]
     # Only the touched rows: slice them out so the key space is small and sorted.
-    uniq_rows, inv = np.unique(r, return_inverse=True)
+    if r.min() == r.max():  # one shopper's row (fresh serving): no sort needed
+        uniq_rows, inv = r[:1], np.zeros(len(r), dtype=np.int64)
+    else:
+        uniq_rows, inv = np.unique(r, return_inverse=True)
     starts = indptr[uniq_rows]
     lens = indptr[uniq_rows + 1] - starts
     total = int(lens.sum())
