@@ -75,12 +75,8 @@ def _events_write(
     reservation: Reservation | None = None
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(event_sql.STAGING_DDL)
-            with raw_copy(cursor, event_sql.STAGING_COPY, event_sql.STAGING_TYPES) as copy:
-                write_row = copy.write_row
-                for row in rows:
-                    write_row(row)
-            cursor.execute(event_sql.EVENTS_INSERT)
+            staging, params = _events_stage(cursor, rows)
+            cursor.execute(event_sql.events_insert(staging), params)
             counted = cursor.fetchall()
             inserted = {kind: count for kind, count, _ in counted}
             today = {kind: count for kind, _, count in counted if count}
@@ -91,16 +87,29 @@ def _events_write(
                 reservation = reserve(stored)
                 reservation.settle(stored)
             if any(row[7] is not None and row[1] is not None for row in rows):
-                cursor.execute(event_sql.SESSIONS_LINK)
-            cursor.execute(event_sql.SHOPPERS_UPSERT)
-            if nested:
+                cursor.execute(event_sql.sessions_link(staging), params)
+            cursor.execute(event_sql.shoppers_upsert(staging), params)
+            if nested and params is None:
                 # No commit will empty the staging table before the caller's next batch.
-                cursor.execute("DELETE FROM pg_temp.catalog_event_staging")
+                cursor.execute(f"DELETE FROM {event_sql.STAGING_TABLE}")
     except BaseException:
         if reservation is not None:
             reservation.release()
         raise
     return inserted, today
+
+
+def _events_stage(cursor, rows: list[EventRow]) -> tuple[str, list[list] | None]:
+    """The staging source of a batch and its parameters (see apps.catalog.event_sql): a
+    small batch as arrays, one per column; a large one copied into the staging table."""
+    if len(rows) <= event_sql.SMALL_BATCH_ROWS:
+        return event_sql.STAGING_ROWS, [list(column) for column in zip(*rows, strict=True)]
+    cursor.execute(event_sql.STAGING_DDL)
+    with raw_copy(cursor, event_sql.STAGING_COPY, event_sql.STAGING_TYPES) as copy:
+        write_row = copy.write_row
+        for row in rows:
+            write_row(row)
+    return event_sql.STAGING_TABLE, None
 
 
 def _ingest_reserve(tenant, amount: int) -> Reservation:

@@ -141,7 +141,9 @@ def test_a_batch_reserves_only_its_new_events(race_store):
 def test_a_rolled_back_batch_gives_its_reservation_back(alpha, monkeypatch):
     # Given 50 used and a batch whose transaction fails after its reservation
     usage_record(tenant=alpha, metric="events_ingested", amount=50)
-    monkeypatch.setattr(event_sql, "SHOPPERS_UPSERT", "SELECT 1/0")
+    monkeypatch.setattr(
+        event_sql, "shoppers_upsert", lambda staging: f"SELECT 1/0 FROM {staging} s"
+    )
 
     # When the batch is ingested
     with tenant_context(alpha), pytest.raises(Exception, match="division by zero"):

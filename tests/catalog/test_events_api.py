@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from apps.catalog import event_sql
 from apps.catalog.models import Event, Item, Shopper
 from apps.catalog.services import events_ingest
 from tests.factories import event_payload
@@ -50,8 +51,8 @@ def test_valid_batch_is_committed_and_counted(alpha, api):
 
 
 def test_the_database_going_away_mid_copy_is_a_503_and_stores_nothing(alpha, api, monkeypatch):
-    # The batch is written with psycopg's COPY, outside Django's cursor: PostgreSQL shutting
-    # down at that moment (the fault suite's restart) raised psycopg's own error, a 500.
+    # A large batch is written with psycopg's COPY, outside Django's cursor: PostgreSQL
+    # shutting down at that moment (the fault suite's restart) raised psycopg's own error, a 500.
     import psycopg
 
     def shut_down(cursor, *args, **kwargs):
@@ -61,7 +62,8 @@ def test_the_database_going_away_mid_copy_is_a_503_and_stores_nothing(alpha, api
     client.raise_request_exception = False
     monkeypatch.setattr(psycopg.Cursor, "copy", shut_down)
 
-    response = _post(client, [event_payload(event_id="e-1")])
+    rows = [event_payload(event_id=f"e-{n}") for n in range(event_sql.SMALL_BATCH_ROWS + 1)]
+    response = _post(client, rows)
 
     monkeypatch.undo()
     assert response.status_code == 503
