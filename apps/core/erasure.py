@@ -50,6 +50,8 @@ SHOPPER_KEY_FAMILIES: dict[str, str] = {
     "session-links": "slink:*",
     # apps.recommendations.cache.fresh_key: a list re-scored with the shopper's recent events
     "fresh-lists": "fresh:[ua]:{user_id}",
+    # apps.recommendations.cache.fresh_claim_key: which request is re-scoring that list now
+    "fresh-claims": "fresh-claim:[ua]:{user_id}",
     # apps.recommendations.cache.impressions_key: served lists waiting for PostgreSQL
     "impression-buffer": "recs:impressions",
     # apps.merchandising.placing.rotation_key: the list a placement last showed the shopper

@@ -25,7 +25,9 @@ class RecommendationsConfig(AppConfig):
             key_families=("recommendation-lists",),
         )
         erasure.register(
-            "fresh_lists", erasers.shopper_fresh_lists_erase, key_families=("fresh-lists",)
+            "fresh_lists",
+            erasers.shopper_fresh_lists_erase,
+            key_families=("fresh-lists", "fresh-claims"),
         )
         erasure.register(
             "impressions",

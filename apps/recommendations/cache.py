@@ -6,6 +6,8 @@ Keys (all through `apps.core.cache.tenant_key`, so they lead with the store's sc
 - `recs:<version id>:a:<user_id>`      the same with seen items allowed (`exclude_seen=false`)
 - `fresh:u|a:<user_id>`                a list re-scored with the shopper's events since training,
                                         with the latest event it reflects (serving/fresh.py)
+- `fresh-claim:u|a:<user_id>`          which request is re-scoring that list now (for a second
+                                        of at most), so concurrent ones wait for its answer
 - `recs:state`                          token changed on every activation, rollback and
                                         experiment start/stop: serving processes reload their
                                         state when it moves
@@ -51,6 +53,10 @@ def list_key(schema_name: str, version_id: int, user_id: str, *, exclude_seen: b
 
 def fresh_key(schema_name: str, user_id: str, *, exclude_seen: bool = True) -> str:
     return tenant_key("fresh", "u" if exclude_seen else "a", user_id, schema_name=schema_name)
+
+
+def fresh_claim_key(schema_name: str, user_id: str, *, exclude_seen: bool = True) -> str:
+    return tenant_key("fresh-claim", "u" if exclude_seen else "a", user_id, schema_name=schema_name)
 
 
 def _glob_escape(text: str) -> str:

@@ -10,6 +10,7 @@ from django.db import connection
 
 from apps.core.cache import redis_client
 from apps.recommendations.cache import (
+    fresh_claim_key,
     fresh_key,
     impressions_key,
     lock_key,
@@ -34,11 +35,15 @@ def shopper_lists_erase(user_id: str) -> int:
 
 
 def shopper_fresh_lists_erase(user_id: str) -> int:
-    """The shopper's re-scored lists (both variants). Raises redis.RedisError."""
+    """The shopper's re-scored lists (both variants) and their claims. Raises
+    redis.RedisError."""
     schema = connection.schema_name
     return redis_client().delete(
-        fresh_key(schema, user_id, exclude_seen=True),
-        fresh_key(schema, user_id, exclude_seen=False),
+        *(
+            key(schema, user_id, exclude_seen=exclude_seen)
+            for key in (fresh_key, fresh_claim_key)
+            for exclude_seen in (True, False)
+        )
     )
 
 

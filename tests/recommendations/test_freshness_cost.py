@@ -5,6 +5,9 @@ model's training cut-off."""
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +16,11 @@ from django_tenants.utils import tenant_context
 
 from apps.catalog import recent
 from apps.core.cache import redis_client
-from apps.recommendations.serving import shopper
+from apps.recommendations import cache as rcache
+from apps.recommendations.serving import fresh, shopper
+from apps.recommendations.serving.results import Filters
+from apps.recommendations.serving.shopper import recommend_for_shopper
+from ml.model.fresh import FreshServing
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +31,7 @@ LIST = "/api/v1/recommendations/users/{}?k=5"
 def _no_recent_lists_left(stores):
     yield
     client = redis_client()
-    for family in ("recent", "recent-at", "fresh"):
+    for family in ("recent", "recent-at", "fresh", "fresh-claim"):
         for key in client.scan_iter(match=f"{stores.a.schema_name}:*:{family}:*", count=1000):
             client.delete(key)
 
@@ -141,3 +148,65 @@ def test_a_current_re_scored_list_is_served_without_reading_the_events_until_the
     cached = client.get(LIST.format(23)).json()
     assert len(reads) == 1
     assert cached["items"] == after["items"]
+
+
+def _count_re_scorings(monkeypatch, delay: float = 0.0) -> list[str]:
+    """Every re-scoring from now on (the shopper's id), each taking at least `delay` s."""
+    calls: list[str] = []
+    original = FreshServing.recommend_fresh
+
+    def counted(model, user_id, *args, **kwargs):
+        calls.append(user_id)
+        time.sleep(delay)
+        return original(model, user_id, *args, **kwargs)
+
+    monkeypatch.setattr(FreshServing, "recommend_fresh", counted)
+    return calls
+
+
+def test_requests_arriving_together_after_an_event_re_score_the_list_once(stores, monkeypatch):
+    # given shopper 25 with a new event, and a re-scoring that takes 20 ms
+    schema = stores.a.schema_name
+    with tenant_context(stores.a):
+        recommend_for_shopper(user_id="25", filters=Filters(k=5), log=False)  # warm
+        recent.recent_events_push(schema, [_row("25", 1, timezone.now())])
+    calls = _count_re_scorings(monkeypatch, delay=0.02)
+    start = threading.Barrier(4)
+
+    def ask() -> tuple[str, list]:
+        start.wait()
+        with tenant_context(stores.a):
+            served = recommend_for_shopper(user_id="25", filters=Filters(k=5), log=False)
+        return served.strategy, served.items
+
+    # when four requests for their list arrive at once (two widgets on two tabs)
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: ask(), range(4)))
+
+    # then one of them re-scored it and every one answered that list
+    assert calls == ["25"]
+    assert all(strategy.endswith("+fresh") for strategy, _ in answers)
+    assert all(items == answers[0][1] for _, items in answers)
+    assert redis_client().get(rcache.fresh_claim_key(schema, "25")) is None
+
+
+def test_a_claim_left_by_a_request_that_died_delays_the_list_but_does_not_stop_it(
+    stores, monkeypatch
+):
+    # given shopper 26 with a new event, and a claim on their list that nobody will honour
+    schema = stores.a.schema_name
+    with tenant_context(stores.a):
+        recent.recent_events_push(schema, [_row("26", 1, timezone.now())])
+    redis_client().set(rcache.fresh_claim_key(schema, "26"), "gone", px=10_000)
+    calls = _count_re_scorings(monkeypatch)
+
+    # when their list is asked for
+    started = time.monotonic()
+    with tenant_context(stores.a):
+        served = recommend_for_shopper(user_id="26", filters=Filters(k=5), log=False)
+
+    # then it is re-scored after waiting for the claimed one, and the claim is given back
+    assert served.strategy.endswith("+fresh")
+    assert calls == ["26"]
+    assert time.monotonic() - started >= fresh.FRESH_WAIT_SECONDS
+    assert redis_client().get(rcache.fresh_claim_key(schema, "26")) is None

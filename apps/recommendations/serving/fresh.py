@@ -11,16 +11,25 @@ next event makes it stale at once (and FRESH_LIST_TTL_SECONDS bounds it otherwis
 still current is served without reading the events: no second round trip. The recent events
 come from Redis (`apps.catalog.recent`), or PostgreSQL when Redis is down (then nothing is
 cached).
+
+One re-scoring per new event, however many requests ask at once: a page showing two widgets
+for the shopper, or the same shopper on two tabs, sends its requests together, and each used
+to re-score the same list (a third of the re-scorings under bench/serving.py --protocol
+issue15). The request that reads the events also claims the re-scoring (`fresh_claim_command`,
+in the same round trip); the others wait up to FRESH_WAIT_SECONDS for its list
+(`fresh_await`), and re-score it themselves only if it does not come.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import orjson
 from django.db import connection
 
 from apps.catalog.recent import RecentEvent
+from apps.core.redis_batch import execute_commands
 from apps.recommendations import cache as rcache
 from apps.recommendations.model_store import LoadedModel
 from apps.recommendations.serving.state import LIST_SIZE, Arm
@@ -30,6 +39,11 @@ from apps.recommendations.serving.state import LIST_SIZE, Arm
 SEEN_EVENT_TYPES_DEFAULT = ("purchase", "rating", "dismiss")
 FRESH_LIST_TTL_SECONDS = 300
 FRESH_SUFFIX = "+fresh"
+# A claim outlives any re-scoring (a few milliseconds); one whose request died expires.
+FRESH_CLAIM_MILLISECONDS = 1000
+# How long a request waits for the list another one is re-scoring, and how often it looks.
+FRESH_WAIT_SECONDS = 0.05
+FRESH_POLL_SECONDS = 0.003
 
 
 def store_seen_types() -> tuple[str, ...] | None:
@@ -76,6 +90,30 @@ def fresh_cached(
     return (strategy, items, reasons, set(seen)) if cached_marker == marker else None
 
 
+def fresh_claim_command(
+    schema_name: str, user_id: str, *, exclude_seen: bool, marker: str
+) -> tuple[object, ...]:
+    """The Redis command claiming the re-scoring of the list `marker` describes: its reply is
+    OK for the claiming request, None when another one holds the claim."""
+    key = rcache.fresh_claim_key(schema_name, user_id, exclude_seen=exclude_seen)
+    return ("SET", key, marker, "NX", "PX", FRESH_CLAIM_MILLISECONDS)
+
+
+def fresh_await(
+    schema_name: str, user_id: str, *, exclude_seen: bool, marker: str
+) -> tuple[str, list, list | None, set[str]] | None:
+    """The list another request claimed to re-score for `marker` (`fresh_cached`'s value),
+    once it is cached; None after FRESH_WAIT_SECONDS (or with Redis down): re-score it."""
+    key = rcache.fresh_key(schema_name, user_id, exclude_seen=exclude_seen)
+    deadline = time.monotonic() + FRESH_WAIT_SECONDS
+    while time.monotonic() < deadline and rcache.redis_available():
+        time.sleep(FRESH_POLL_SECONDS)
+        found = fresh_cached(rcache.redis_call(lambda r: r.get(key), None), marker)
+        if found is not None:
+            return found
+    return None
+
+
 def fresh_compute(
     *,
     schema_name: str,
@@ -105,6 +143,13 @@ def fresh_compute(
     items = [(item, float(score)) for item, score in recs.items]
     if marker is not None:
         key = rcache.fresh_key(schema_name, user_id, exclude_seen=exclude_seen)
+        claim = rcache.fresh_claim_key(schema_name, user_id, exclude_seen=exclude_seen)
         blob = orjson.dumps([marker, strategy, items, recs.reasons, sorted(exclude)])
-        rcache.redis_call(lambda r: r.set(key, blob, ex=FRESH_LIST_TTL_SECONDS), None)
+        # The list, then the claim given back (whoever holds it: a stale one only delays).
+        rcache.redis_call(
+            lambda r: execute_commands(
+                [("SET", key, blob, "EX", FRESH_LIST_TTL_SECONDS), ("DEL", claim)]
+            ),
+            None,
+        )
     return strategy, items, recs.reasons

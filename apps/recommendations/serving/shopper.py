@@ -23,7 +23,9 @@ from apps.recommendations import cache as rcache
 from apps.recommendations.model_store import LoadedModel
 from apps.recommendations.serving.fallbacks import db_list, db_recent, db_seen
 from apps.recommendations.serving.fresh import (
+    fresh_await,
     fresh_cached,
+    fresh_claim_command,
     fresh_compute,
     fresh_marker,
     seen_since_training,
@@ -116,18 +118,23 @@ def _shopper_commands(
     return [("MGET", *keys), tombstone_command(schema, user_id)]
 
 
-def _events_since_training(schema: str, arm: Arm, user_id: str, latest: object) -> list:
-    """The shopper's events after `arm.cutoff`: none when the newest-event time read in the
-    round trip (`latest`, _UNSET when Redis did not answer) is not after it; else the recent
-    list (a second round trip), or PostgreSQL when Redis is down."""
+def _events_since_training(
+    schema: str, arm: Arm, user_id: str, latest: object, claim: tuple[object, ...] | None
+) -> tuple[list, bool]:
+    """(the shopper's events after `arm.cutoff`, whether this request may re-score the list).
+
+    No events when the newest-event time read in the round trip (`latest`, _UNSET when Redis
+    did not answer) is not after the cut-off; else the recent list (a second round trip, which
+    also sends `claim`, the re-scoring's claim, when given: False when another request holds
+    it), or PostgreSQL when Redis is down."""
     if latest is not _UNSET:
         if not recent_is_new(latest, arm.cutoff):
-            return []
-        command = recent_command(schema, user_id)
-        reply = rcache.redis_call(lambda r: execute_commands([command]), None)
+            return [], True
+        commands = [recent_command(schema, user_id), *([claim] if claim else [])]
+        reply = rcache.redis_call(lambda r: execute_commands(commands), None)
         if reply is not None:
-            return recent_from_reply(reply[0], arm.cutoff)
-    return recent_from_database(user_id, arm.cutoff)
+            return recent_from_reply(reply[0], arm.cutoff), claim is None or reply[1] is not None
+    return recent_from_database(user_id, arm.cutoff), True
 
 
 def shopper_prefetch(
@@ -210,8 +217,12 @@ def recommend_for_shopper(
         fresh_hit = fresh_cached(fresh_payload, marker)
     # Events since the version's training (none, without a read, for most shoppers).
     events = []
+    claimed = True
     if arm.version_id is not None and not erased and fresh_hit is None:
-        events = _events_since_training(schema, arm, user_id, latest_event)
+        claim = None
+        if marker is not None:
+            claim = fresh_claim_command(schema, user_id, exclude_seen=exclude_seen, marker=marker)
+        events, claimed = _events_since_training(schema, arm, user_id, latest_event, claim)
     loaded = None
     seen: frozenset[str] | set[str] = frozenset()
     fresh_exclude: set[str] = set()
@@ -220,6 +231,9 @@ def recommend_for_shopper(
         loaded = serving_model(schema, arm)
         if loaded is not None and exclude_seen:
             fresh_exclude = seen_since_training(events, seen_types(loaded))
+    if fresh_hit is None and not claimed and events and loaded is not None:
+        # Another request is re-scoring this list: its answer is this one's.
+        fresh_hit = fresh_await(schema, user_id, exclude_seen=exclude_seen, marker=marker)
     if fresh_hit is not None:
         strategy, items, reasons, fresh_exclude = fresh_hit
     elif events and loaded is not None and arm.strategy == "model":
