@@ -16,6 +16,10 @@ personal lists under a realistic load while fresh lists keep being invalidated.
   round trip costs several times what it does on a quiet one; bench/serving_profile.py counts
   what each request costs).
 
+Each line also gives the whole machine's busy CPU per request during its measurement (the
+server, Redis, PostgreSQL, wrk and the writer together) and the share of time the host stole:
+on a shared host req/s moves with the neighbours, CPU per request much less.
+
 Targets: p99 <= 15 ms and req/s >= 0.30 x /healthz. Imports nothing from Django at module level
 beyond what bench/serving.py set up.
 """
@@ -202,14 +206,19 @@ def run_protocol(
         f"(failed {writer.failed}, POST p50 {writes_ms[len(writes_ms) // 2] * 1000:.1f} ms); "
         f"the writer's shoppers are served {strategies}"
     )
-    print(f"{'endpoint':<50}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    print(f"{'endpoint':<50}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}"
+          f"{'CPU us/req':>12}{'steal':>7}")  # fmt: skip
     rows = [("GET /recommendations/users/{id} (mixed filters)", recs),
             ("GET /healthz (same wrk settings, writer off)", probe)]  # fmt: skip
     if floor is not None:
         rows.append(("GET bare view + 1 Redis MGET (writer off)", floor))
     for name, r in rows:
-        print(f"{name:<50}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p95']:>9.2f}"
-              f"{r['p99']:>9.2f}{r['errors']:>8}")  # fmt: skip
+        print(f"{name:<50}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p95']:>9.2f}{r['p99']:>9.2f}"
+              f"{r['errors']:>8}{r['cpu_us']:>12.0f}{r['steal']:>7.0%}")  # fmt: skip
+    by_process = ", ".join(
+        f"{name} {us:.0f}" for name, us in sorted(recs["cpu_us_by"].items(), key=lambda kv: -kv[1])
+    )
+    print(f"recommendations' CPU us/req by process: {by_process}")
     ok = recs["p99"] <= 15 and ratio >= 0.30 and recs["errors"] == 0
     ceiling = f" (bare view + 1 MGET: {floor['rps'] / probe['rps']:.2f})" if floor else ""
     print(f"ratio to /healthz: {ratio:.2f}{ceiling}  target (p99<=15ms, >=0.30x): "

@@ -178,13 +178,59 @@ def _wrk(port: int, host: str, path_or_script: str, key: str | None, args) -> di
         lua = Path(tempfile.mkstemp(suffix=".lua")[1])
         lua.write_text(LUA_DONE)
         cmd += ["-s", str(lua), f"http://127.0.0.1:{port}{path_or_script}"]
+    before, groups_before = _machine_cpu(), _cpu_by_process()
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    busy, steal, elapsed = (b - a for a, b in zip(before, _machine_cpu(), strict=True))
+    groups = {
+        name: seconds - groups_before.get(name, 0.0) for name, seconds in _cpu_by_process().items()
+    }
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     m = re.search(r"BENCH p50=([\d.]+) p95=([\d.]+) p99=([\d.]+) errors=(\d+) non2xx=(\d+)", out)
     return {
         "rps": rps, "p50": float(m.group(1)), "p95": float(m.group(2)), "p99": float(m.group(3)),
         "errors": int(m.group(4)) + int(m.group(5)),
+        # The whole machine's busy CPU per request (server, Redis, PostgreSQL, wrk, writer):
+        # steadier than req/s on a shared host, whose neighbours take time, not CPU, from us.
+        "cpu_us": busy / max(rps * elapsed, 1.0) * 1e6, "steal": steal / max(elapsed, 1e-9),
+        "cpu_us_by": {
+            name: seconds / max(rps * elapsed, 1.0) * 1e6 for name, seconds in groups.items()
+        },
     }  # fmt: skip
+
+
+_PROCESS_GROUPS = (
+    ("granian", "web"), ("gunicorn", "web"), ("uvicorn", "web"), ("postgres", "postgres"),
+    ("redis-server", "redis"), ("wrk", "wrk"), ("bench/serving", "bench"),
+)  # fmt: skip
+
+
+def _cpu_by_process() -> dict[str, float]:
+    """CPU seconds used so far by the processes alive now, by kind (_PROCESS_GROUPS; the rest
+    is "other"). Processes that ended meanwhile are not counted."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        name = next((g for marker, g in _PROCESS_GROUPS if marker in command), "other")
+        totals[name] = totals.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return totals
+
+
+def _machine_cpu() -> tuple[float, float, float]:
+    """(busy CPU seconds, stolen CPU seconds, wall seconds) so far, from /proc/stat (zeros
+    where there is none)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0, 0.0, time.monotonic()
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / tick, steal / tick, time.monotonic()
 
 
 def _python_load(port: int, host: str, paths, key: str | None, args) -> dict:
