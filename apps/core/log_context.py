@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="")
 REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_META = "HTTP_X_REQUEST_ID"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 # Attributes every LogRecord has: anything else was passed with `extra=` and is logged too.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -31,7 +32,9 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        supplied = request.headers.get(REQUEST_ID_HEADER, "")
+        # From META: `request.headers` would build a mapping of every header (and, under
+        # granian, of the process environment merged into each request's environ) to read one.
+        supplied = request.META.get(_REQUEST_ID_META, "")
         request_id = supplied if _SANE_ID.match(supplied) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         try:

@@ -14,6 +14,7 @@ from apps.apikeys import cache
 from apps.apikeys.models import ApiKey
 from apps.apikeys.services import api_key_revoke
 from apps.audit.models import AuditEvent
+from apps.core import redis_batch
 from tests.factories import api_key_for
 
 pytestmark = pytest.mark.django_db
@@ -213,6 +214,31 @@ def test_last_used_at_is_written_once_a_minute_not_per_request(alpha, store_clie
     assert first_use is not None
     assert timezone.now() - first_use < timedelta(seconds=10)
     assert later == first_use
+
+
+def test_a_process_asks_for_the_last_used_refresh_once_a_minute_not_per_request(
+    alpha, store_client, monkeypatch
+):
+    # given a key used once (its refresh claimed), and the gate's Redis commands recorded
+    _, plaintext = api_key_for(alpha)
+    client = _key_client(store_client, alpha, plaintext)
+    client.get(WHOAMI)
+    sent = []
+    original = redis_batch.execute_commands
+    monkeypatch.setattr(
+        redis_batch,
+        "execute_commands",
+        lambda commands: sent.extend(commands) or original(commands),
+    )
+
+    # when it is used again within the minute
+    assert client.get(WHOAMI).status_code == 200
+
+    # then the revocation is checked (and the rate window counted), but the refresh is not
+    # claimed again
+    names = [command[0] for command in sent]
+    assert "EXISTS" in names
+    assert "SET" not in names
 
 
 def test_create_api_key_command_prints_the_key_once_and_it_works(alpha, store_client, capsys):
