@@ -91,7 +91,7 @@ def _events_write(
             cursor.execute(event_sql.shoppers_upsert(staging), params)
             if nested and params is None:
                 # No commit will empty the staging table before the caller's next batch.
-                cursor.execute(f"DELETE FROM {event_sql.STAGING_TABLE}")
+                cursor.execute("DELETE FROM pg_temp.catalog_event_staging")
     except BaseException:
         if reservation is not None:
             reservation.release()
