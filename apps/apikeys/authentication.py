@@ -75,9 +75,10 @@ def _redis_gate(
         commands += [("INCR", window_key), ("EXPIRE", window_key, rate[1] + 1)]
     # The refresh is claimed in Redis (one process a minute wins), but this process asks only
     # once a minute per key, not on every request: a command fewer on the serving hot path.
-    claim = time.monotonic() >= _refresh_asked.get((schema, api_key.prefix), 0.0)
+    asked_at = time.monotonic()
+    claim = asked_at >= _refresh_asked.get((schema, api_key.prefix), 0.0)
     if claim:
-        _refresh_asked[(schema, api_key.prefix)] = time.monotonic() + LAST_USED_REFRESH_SECONDS
+        _refresh_asked[(schema, api_key.prefix)] = asked_at + LAST_USED_REFRESH_SECONDS
         commands.append(
             (
                 "SET",

@@ -108,7 +108,8 @@ def fresh_await(
     deadline = time.monotonic() + FRESH_WAIT_SECONDS
     while time.monotonic() < deadline and rcache.redis_available():
         time.sleep(FRESH_POLL_SECONDS)
-        found = fresh_cached(rcache.redis_call(lambda r: r.get(key), None), marker)
+        reply = rcache.redis_call(lambda r: execute_commands([("GET", key)]), None)
+        found = fresh_cached(reply[0], marker) if reply is not None else None
         if found is not None:
             return found
     return None
