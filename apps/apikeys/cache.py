@@ -4,11 +4,11 @@ per-key rate window, the once-a-minute `last_used_at` refresh)."""
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 
 from django.conf import settings
+from django.db.models.base import ModelState
 
 from apps.apikeys.models import ApiKey
 from apps.core.cache import tenant_key
@@ -28,11 +28,16 @@ def local_get(schema: str, prefix: str) -> tuple[bool, ApiKey | None]:
 def _clone(api_key: ApiKey) -> ApiKey:
     """A request's own copy of a cached row (what `copy.copy` gives, whose pickle round trip
     cost a twentieth of a cached recommendation request): its field values and model state are
-    its own, so a request changing it leaves the cache and other threads' copies alone."""
+    its own, so a request changing it leaves the cache and other threads' copies alone. The
+    model state is built, not copied: `copy.copy` of a ModelState goes through its pickling
+    hooks."""
     clone = ApiKey.__new__(ApiKey)
     state = api_key.__dict__.copy()
-    state["_state"] = copy.copy(state["_state"])
-    state["_state"].fields_cache = state["_state"].fields_cache.copy()
+    cached_state = state["_state"]
+    state["_state"] = ModelState()
+    state["_state"].db = cached_state.db
+    state["_state"].adding = cached_state.adding
+    state["_state"].fields_cache = cached_state.fields_cache.copy()
     clone.__dict__ = state
     return clone
 

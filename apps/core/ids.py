@@ -13,6 +13,7 @@ reachable; `manage.py ids_report` lists those.
 
 from __future__ import annotations
 
+import os
 import unicodedata
 from typing import Any
 
@@ -82,3 +83,10 @@ class IdConverter:
 
     def to_url(self, value: str) -> str:
         return value
+
+
+def random_id() -> str:
+    """32 random hex characters, for request and recommendation ids: as unique as
+    `uuid4().hex` (128 random bits instead of 122), without building a UUID object on the
+    serving hot path."""
+    return os.urandom(16).hex()

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import re
-import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
+
+from apps.core.ids import random_id
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="")
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -35,7 +36,7 @@ class RequestIdMiddleware:
         # From META: `request.headers` would build a mapping of every header (and, under
         # granian, of the process environment merged into each request's environ) to read one.
         supplied = request.META.get(_REQUEST_ID_META, "")
-        request_id = supplied if _SANE_ID.match(supplied) else uuid.uuid4().hex
+        request_id = supplied if _SANE_ID.match(supplied) else random_id()
         token = request_id_var.set(request_id)
         try:
             response = self.get_response(request)

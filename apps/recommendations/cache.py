@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -33,6 +32,7 @@ import redis
 from django.db import connection
 
 from apps.core.cache import redis_client, tenant_key
+from apps.core.ids import random_id
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def state_changed(schema_name: str | None = None) -> None:
 
     schema = schema_name or connection.schema_name
     serving.forget_store(schema)
-    redis_call(lambda r: r.set(state_key(schema), uuid.uuid4().hex), None)
+    redis_call(lambda r: r.set(state_key(schema), random_id()), None)
 
 
 def catalog_changed(schema_name: str | None = None) -> None:

@@ -3,11 +3,11 @@ filtered against the store's catalog, and how a served list is logged as an impr
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 import orjson
 
+from apps.core.ids import random_id
 from apps.recommendations.impressions import impression_log
 from apps.recommendations.serving.state import (
     NO_MODEL,
@@ -93,7 +93,7 @@ def _filtered(
 
 
 def _new_id() -> str:
-    return uuid.uuid4().hex
+    return random_id()
 
 
 def _log(
