@@ -26,11 +26,10 @@ def local_get(schema: str, prefix: str) -> tuple[bool, ApiKey | None]:
 
 
 def _clone(api_key: ApiKey) -> ApiKey:
-    """A request's own copy of a cached row (what `copy.copy` gives, whose pickle round trip
-    cost a twentieth of a cached recommendation request): its field values and model state are
-    its own, so a request changing it leaves the cache and other threads' copies alone. The
-    model state is built, not copied: `copy.copy` of a ModelState goes through its pickling
-    hooks."""
+    """A request's own copy of a cached row: its field values and model state are its own, so
+    a request changing it leaves the cache and other threads' copies alone. The model state is
+    built field by field: `copy.copy` goes through the pickling hooks, which cost a twentieth of
+    a cached recommendation request."""
     clone = ApiKey.__new__(ApiKey)
     state = api_key.__dict__.copy()
     cached_state = state["_state"]
