@@ -119,7 +119,9 @@ def user_token_verify(token: str, *, secret: bytes | None, now: float | None = N
         )
     encoded_user, sep, rest = token.partition(".")
     expiry, sep2, signature = rest.partition(".")
-    if not (sep and sep2 and encoded_user and expiry.isdigit() and signature):
+    # ASCII first: `hmac.compare_digest` refuses non-ASCII strings, and `isdigit` accepts
+    # digits (superscripts) that `int` does not.
+    if not (token.isascii() and sep and sep2 and encoded_user and expiry.isdigit() and signature):
         raise _invalid_token("Malformed user token.")
     if not hmac.compare_digest(signature, _signature(secret, f"{encoded_user}.{expiry}")):
         raise _invalid_token("Invalid user token signature.")

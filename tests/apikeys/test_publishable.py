@@ -342,6 +342,9 @@ def test_events_as_a_shopper_need_that_shoppers_token(alpha, publishable, browse
         (lambda secret: _token(secret, "u1")[:-2] + "xx", "invalid_user_token"),
         (lambda secret: _token("ss_idv_guessed", "u1"), "invalid_user_token"),
         (lambda secret: "not-a-token", "invalid_user_token"),
+        # Non-ASCII (a header's bytes arrive as latin-1): the signature and the expiry.
+        (lambda secret: _token(secret, "u1")[:-1] + "\u00e9", "invalid_user_token"),
+        (lambda secret: "dTE.\u00b2.abc", "invalid_user_token"),
     ],
 )
 def test_an_expired_forged_or_malformed_token_is_401(
