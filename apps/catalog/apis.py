@@ -17,7 +17,6 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
@@ -33,6 +32,7 @@ from apps.catalog import selectors, services
 from apps.catalog.request_bodies import OrjsonParser, batch_rows, raw_json_body
 from apps.core.errors import ApplicationError
 from apps.core.ids import id_clean, id_lookup
+from apps.core.pagination import StoreCursorPagination
 from apps.core.params import bool_param
 
 MAX_EVENTS_PER_BATCH = 10_000
@@ -155,18 +155,12 @@ def _item_dict(item) -> dict[str, Any]:
     }
 
 
-class ItemCursorPagination(CursorPagination):
+class ItemCursorPagination(StoreCursorPagination):
     ordering = "id"
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 1000
 
 
-class EventCursorPagination(CursorPagination):
+class EventCursorPagination(StoreCursorPagination):
     ordering = ("-timestamp", "-id")
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 1000
 
 
 # --- Items --------------------------------------------------------------------------------------
