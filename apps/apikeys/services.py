@@ -256,6 +256,7 @@ def api_keys_expiry_notify(*, now: datetime | None = None) -> list[ApiKey]:
 
 # --- Publishable keys and the identity verification secret (apps/apikeys/publishable.py) ------
 MAX_ALLOWED_ORIGINS = 20
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def origins_clean(origins: Iterable[str]) -> list[str]:
@@ -286,6 +287,9 @@ def origins_clean(origins: Iterable[str]) -> list[str]:
                 f"Not an origin: {raw.strip()!r} (expected e.g. https://shop.example).",
                 fields={"allowed_origins": [f"not an origin: {raw.strip()}"]},
             )
+        if port == _DEFAULT_PORTS[parsed.scheme] or origin.endswith(":"):
+            # Browsers leave the scheme's default port out of `Origin`.
+            origin = origin.rpartition(":")[0]
         if origin not in cleaned:
             cleaned.append(origin)
     if not cleaned:

@@ -133,6 +133,28 @@ def test_a_publishable_key_is_stored_hashed_with_its_cleaned_origins_and_audited
 
 
 @pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("HTTPS://SHOP.EXAMPLE:443", "https://shop.example"),
+        ("http://shop.example:80/", "http://shop.example"),
+        ("https://shop.example:", "https://shop.example"),
+        ("https://[::1]:443", "https://[::1]"),
+        ("https://shop.example:8443", "https://shop.example:8443"),
+        ("http://shop.example:443", "http://shop.example:443"),
+    ],
+)
+def test_an_origin_is_stored_as_browsers_send_it_without_the_default_port(
+    alpha, browser, given, stored
+):
+    with tenant_context(alpha):
+        api_key, plaintext = publishable_key_create(name="Storefront", allowed_origins=[given])
+
+    assert api_key.allowed_origins == [stored]
+    response = browser(alpha, plaintext, origin=stored).get(TRENDING)
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize(
     "origin",
     ["shop.example", "ftp://shop.example", "https://shop.example/path", "https://*.example", ""],
 )
