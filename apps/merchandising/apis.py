@@ -58,6 +58,9 @@ class PlacementUpdateInput(serializers.Serializer):
         help_text="personal, session, similar, bought-together, buy-again or trending."
     )
     rules = serializers.JSONField(required=False, help_text=_RULES_HELP)
+    name = serializers.CharField(
+        required=False, help_text="May repeat the name in the URL, not contradict it."
+    )
 
 
 class PlacementCreateInput(PlacementUpdateInput):
@@ -119,6 +122,11 @@ class PlacementDetailApi(PlacementsApi):
     )
     def put(self, request, name: str):
         data = _data(request, PlacementUpdateInput)
+        if data.get("name", name) != name:
+            # A placement is renamed by creating the new one: the body's name is not a rename.
+            raise ApplicationError(
+                "Invalid input in: name.", fields={"name": ["Must match the name in the URL."]}
+            )
         placement = services.placement_update(
             name=name,
             scenario=data["scenario"],

@@ -174,3 +174,29 @@ def test_the_manage_scope_is_required(alpha, api, store_client, method):
     assert refused.json()["error"]["code"] == "missing_scope"
     assert anonymous.status_code == 401
     assert names(alpha) == []
+
+
+def test_a_replace_may_repeat_the_name_but_not_contradict_it(alpha, api):
+    client = api(alpha, scopes=("manage",))
+    client.post(
+        "/api/v1/placements/",
+        {"name": "home", "scenario": "personal"},
+        content_type="application/json",
+    )
+
+    repeated = client.put(
+        "/api/v1/placements/home",
+        {"name": "home", "scenario": "trending"},
+        content_type="application/json",
+    )
+    contradicted = client.put(
+        "/api/v1/placements/home",
+        {"name": "other", "scenario": "similar"},
+        content_type="application/json",
+    )
+
+    assert repeated.status_code == 200
+    assert contradicted.status_code == 400
+    assert contradicted.json()["error"]["fields"] == {"name": ["Must match the name in the URL."]}
+    assert client.get("/api/v1/placements/home").json()["scenario"] == "trending"
+    assert names(alpha) == ["home"]
