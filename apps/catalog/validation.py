@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -52,6 +52,13 @@ ATTRIBUTES_MAX_BYTES = 8 * 1024
 PRICE_MAX = Decimal("9999999999.99")  # Item.price: 12 digits, 2 decimal places
 TIMESTAMP_MAX_FUTURE = timedelta(minutes=5)
 TIMESTAMP_MAX_PAST = timedelta(days=3 * 365 + 1)
+# An event's `value` other than a rating's (a quantity, or a purchase's amount) is at most this.
+# float8 (catalog_event.value) keeps every cent of an amount up to ~9e13, and analytics sums
+# revenue as Decimal quantized to cents within Python's 28-digit context: 1e12 a purchase leaves
+# room for 1e14 of them, where one 1e27 made every summary fail. It is 100 times the highest
+# catalog price (PRICE_MAX), for a line of many units.
+EVENT_VALUE_MAX = 1e12
+EVENT_VALUE_MAX_TEXT = "1e12"
 
 # An event as written: (event_id, user_id, item_id, type, value, timestamp, recommendation_id,
 # session_id, order_id). user_id is None only when session_id is set (an anonymous visitor).
@@ -118,7 +125,9 @@ def _timestamp_parse(value: Any, low: datetime, high: datetime) -> datetime | st
         return "Must not be more than 5 minutes in the future."
     if moment < low:
         return "Must not be more than 3 years in the past."
-    return moment
+    # Stored in UTC whatever the offset: PostgreSQL's timestamptz input accepts offsets up to
+    # ±15:59 only, and Python parses any below ±24:00 (with seconds and microseconds).
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
 
 
 def _event_problems(raw: Any, low: datetime, high: datetime) -> list[tuple[str, str]]:
@@ -157,6 +166,8 @@ def _event_problems(raw: Any, low: datetime, high: datetime) -> list[tuple[str, 
             problems.append(("value", "A rating must be between 1 and 5."))
         elif kind != "rating" and value <= 0:
             problems.append(("value", "A quantity must be greater than 0."))
+        elif kind != "rating" and value > EVENT_VALUE_MAX:
+            problems.append(("value", f"A quantity must be at most {EVENT_VALUE_MAX_TEXT}."))
     elif kind == "rating":
         problems.append(("value", "A rating needs a value between 1 and 5."))
     if "timestamp" not in raw:
@@ -261,7 +272,7 @@ def events_validate(
                 if value is None:
                     ok = kind != "rating"
                 elif (type(value) is int or type(value) is float) and math.isfinite(value):
-                    ok = 1 <= value <= 5 if kind == "rating" else value > 0
+                    ok = 1 <= value <= 5 if kind == "rating" else 0 < value <= EVENT_VALUE_MAX
                     value = float(value)
                 else:
                     ok = False

@@ -117,8 +117,13 @@ def _timestamp(value: Any, *, naive_is_utc: bool) -> datetime | None:
     if moment.tzinfo is None:
         if not naive_is_utc:
             return None
-        moment = moment.replace(tzinfo=UTC)
-    return moment
+        return moment.replace(tzinfo=UTC)
+    # In UTC whatever the offset (PostgreSQL takes offsets up to ±15:59 only). A moment too
+    # close to year 1 or 9999 to move is kept: event validation refuses it naming `timestamp`.
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return moment
 
 
 def _summed_lines(

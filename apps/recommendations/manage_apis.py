@@ -169,6 +169,12 @@ class ExperimentResultsApi(ManageApi):
 
 
 # --- analytics ---------------------------------------------------------------------------------
+# Revenue is a sum of purchases of up to EVENT_VALUE_MAX (1e12) each: 14 digits overflowed (a
+# 500) at the first such purchase. The selector's Decimal context keeps 28, so any total it
+# returns fits.
+REVENUE_MAX_DIGITS = 28
+
+
 class AnalyticsDayOutput(serializers.Serializer):
     date = serializers.DateField()
     lists_served = serializers.IntegerField()
@@ -176,7 +182,9 @@ class AnalyticsDayOutput(serializers.Serializer):
     ctr = serializers.FloatField()
     conversions = serializers.IntegerField(help_text="Lists served with an attributed purchase.")
     conversion_rate = serializers.FloatField()
-    revenue = serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=False)
+    revenue = serializers.DecimalField(
+        max_digits=REVENUE_MAX_DIGITS, decimal_places=2, coerce_to_string=False
+    )
 
 
 class AnalyticsSummaryOutput(serializers.Serializer):
@@ -186,7 +194,9 @@ class AnalyticsSummaryOutput(serializers.Serializer):
     ctr = serializers.FloatField(help_text="clicks / lists_served (0 without lists).")
     conversions = serializers.IntegerField(help_text="Lists served with an attributed purchase.")
     conversion_rate = serializers.FloatField(help_text="conversions / lists_served.")
-    revenue = serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=False)
+    revenue = serializers.DecimalField(
+        max_digits=REVENUE_MAX_DIGITS, decimal_places=2, coerce_to_string=False
+    )
     currency = serializers.CharField(help_text="The store's ISO 4217 currency code.")
     by_day = AnalyticsDayOutput(many=True)
 

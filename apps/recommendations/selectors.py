@@ -14,6 +14,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from apps.catalog.validation import EVENT_VALUE_MAX
 from apps.core.errors import ApplicationError
 from apps.recommendations.model_store import artifact_dir
 from apps.recommendations.models import Experiment, ModelVersion
@@ -98,7 +99,9 @@ def experiment_list() -> QuerySet[Experiment]:
 # - A list is clicked / converted when at least one click / purchase is attributed to it: CTR and
 #   conversion rate count lists, never events, so neither can pass 100% of the lists served.
 # - Revenue: each attributed purchase's `value` when the store sent one, else the item's catalog
-#   price stored with the event when it was ingested (catalog_event.item_price).
+#   price stored with the event when it was ingested (catalog_event.item_price). A `value` beyond
+#   EVENT_VALUE_MAX (refused since; some stores hold older ones) counts as not sent: one 1e27
+#   made the summary's cents overflow Decimal's 28 digits, a 500 for every window.
 # - A purchase whose (order_id, item_id) has a `refund` event is not attributed: no conversion,
 #   no revenue (README, "One purchase rule").
 ATTRIBUTION_WINDOW_DAYS = 7
@@ -118,9 +121,11 @@ _ATTRIBUTION = f"""
   AND e."timestamp" >= i.served_at - interval '{ATTRIBUTION_CLOCK_SKEW_MINUTES} minutes'
   AND e."timestamp" < i.served_at + interval '{ATTRIBUTION_WINDOW_DAYS} days'
 """
-_REVENUE = (
-    "CASE WHEN e.type = 'purchase' THEN COALESCE(e.value::numeric, e.item_price, 0) ELSE 0 END"
-)
+_REVENUE = f"""
+CASE WHEN e.type = 'purchase'
+     THEN COALESCE(CASE WHEN abs(e.value) <= {EVENT_VALUE_MAX:.0f} THEN e.value::numeric END,
+                   e.item_price, 0)
+     ELSE 0 END"""
 
 _ATTRIBUTED_SQL = f"""
 SELECT i.id AS list_id, e.type, e."timestamp", {_REVENUE} AS revenue
