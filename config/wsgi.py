@@ -13,9 +13,10 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 # Assigned, not defaulted: a parent process's role must not leak into this one.
 os.environ["SHELFSENSE_PROCESS"] = "web"
 
+from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 
-from apps.core.wsgi import keep_path_bytes
+from apps.core.wsgi import keep_path_bytes, read_chunked_body
 from config.local_services import local_services_use
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
@@ -24,5 +25,11 @@ django_application = get_wsgi_application()
 
 from apps.recommendations.express import express_lane  # noqa: E402  (needs django.setup())
 
-# Keeps the path's bytes so a path that is not UTF-8 is refused, not read as another id.
-application = keep_path_bytes(express_lane(django_application))
+# Keeps the path's bytes so a path that is not UTF-8 is refused, not read as another id, and
+# reads a chunked body (no Content-Length) that Django would take for an empty one.
+application = keep_path_bytes(
+    read_chunked_body(
+        express_lane(django_application),
+        body_limit=lambda: settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+    )
+)

@@ -29,7 +29,7 @@ from apps.apikeys.publishable import (
     events_check,
 )
 from apps.catalog import selectors, services
-from apps.catalog.request_bodies import OrjsonParser, batch_rows, raw_json_body
+from apps.catalog.request_bodies import batch_rows, raw_json_body
 from apps.core.errors import ApplicationError
 from apps.core.ids import id_clean, id_lookup
 from apps.core.pagination import StoreCursorPagination
@@ -48,7 +48,6 @@ class StoreApi(APIView):
 
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [RequireScope.any()]
-    parser_classes = [OrjsonParser]
     renderer_classes = [JSONRenderer]
     write_permission_classes = [RequireScope("ingest")]
 
@@ -109,9 +108,15 @@ class EventInput(serializers.Serializer):
         "refund: undoes the purchase of the same (order_id, item_id).",
     )
     value = serializers.FloatField(
-        required=False, allow_null=True, help_text="Rating 1-5 (required), or a quantity > 0."
+        required=False,
+        allow_null=True,
+        help_text="Rating 1-5 (required), or a quantity (a purchase: its amount) > 0 and "
+        "at most 1e12; a row outside is an error naming value.",
     )
-    timestamp = serializers.DateTimeField(help_text="ISO 8601 with a zone; -3 years to +5 min.")
+    timestamp = serializers.DateTimeField(
+        help_text="ISO 8601 with a zone (any offset below ±24:00, stored in UTC); "
+        "-3 years to +5 min."
+    )
     recommendation_id = serializers.CharField(max_length=64, required=False, allow_null=True)
     order_id = serializers.CharField(
         max_length=128,

@@ -13,6 +13,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.contrib.messages import middleware as messages_middleware
 from django.contrib.sessions import middleware as sessions_middleware
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.middleware import common as common_middleware
 from django.shortcuts import render
 from django.urls import Resolver404, resolve
 from django_prometheus.exports import ExportToDjangoView
@@ -181,10 +182,28 @@ class RequestInputMiddleware:
         return render(request, "core/error.html", {"message": f"{field}: {message}"}, status=400)
 
 
+# --- /api/ answers in the JSON error body ------------------------------------------------------
+# Methods whose request Django's slash-appending redirect may serve: a redirected write loses
+# its body (and with DEBUG on, Django raises RuntimeError instead: a 500).
+REDIRECTABLE_METHODS = frozenset({"GET", "HEAD"})
+
+
+class CommonMiddleware(common_middleware.CommonMiddleware):
+    """Django's, except that a write to an /api/ path missing its trailing slash is not
+    redirected: it stays the 404 it is, whose JSON body (apps.core.views.not_found) names the
+    path with the slash. GET and HEAD are still redirected (nothing is lost)."""
+
+    def should_redirect_with_slash(self, request: HttpRequest) -> bool:
+        if request.method not in REDIRECTABLE_METHODS and request.path_info.startswith(API_PREFIX):
+            return False
+        return super().should_redirect_with_slash(request)
+
+
 class ApiNotFoundMiddleware:
-    """An /api/ path that nothing serves answers the JSON error body also with DEBUG on
-    (`make run`), where Django renders its technical HTML page instead of calling handler404.
-    Outside CommonMiddleware, so its slash-appending redirect still comes first."""
+    """An /api/ 404 or 405 that is not already JSON becomes the JSON error body: Django's
+    technical 404 page with DEBUG on (`make run`, where handler404 is not called), and the
+    empty HTML 405 of plain views' `require_POST` (the Allow header kept). Outside
+    CommonMiddleware, so its slash-appending redirect still comes first."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -192,9 +211,17 @@ class ApiNotFoundMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if (
-            response.status_code == 404
+            response.status_code in (404, 405)
             and wants_json(request)
             and not response.get("Content-Type", "").startswith("application/json")
         ):
-            return not_found(request, Http404())
+            if response.status_code == 404:
+                return not_found(request, Http404())
+            allowed = JsonResponse(
+                error_body("method_not_allowed", f'Method "{request.method}" not allowed.'),
+                status=405,
+            )
+            if response.has_header("Allow"):
+                allowed["Allow"] = response["Allow"]
+            return allowed
         return response

@@ -8,6 +8,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
 from django.templatetags.static import static
+from django.urls import is_valid_path
 from django.views import defaults
 
 from apps.core.errors import error_body
@@ -19,12 +20,26 @@ UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """handler404: API clients get the JSON error body, people Django's page."""
+    """handler404: API clients get the JSON error body, people Django's page. A path served
+    with a trailing slash that came without one (a write: apps.core.middleware.CommonMiddleware
+    does not redirect it) is named in the message."""
     if wants_json(request):
-        return JsonResponse(
-            error_body("not_found", f"Nothing is served at {request.path}."), status=404
-        )
+        message = f"Nothing is served at {request.path}."
+        if _served_with_slash(request):
+            message = (
+                f"Nothing is served at {request.path}; did you mean {request.path}/ "
+                "(with the trailing slash)?"
+            )
+        return JsonResponse(error_body("not_found", message), status=404)
     return defaults.page_not_found(request, exception)
+
+
+def _served_with_slash(request: HttpRequest) -> bool:
+    path = request.path_info
+    if path.endswith("/"):
+        return False
+    urlconf = getattr(request, "urlconf", None)
+    return not is_valid_path(path, urlconf) and bool(is_valid_path(f"{path}/", urlconf))
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

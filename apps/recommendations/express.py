@@ -56,7 +56,7 @@ KEPT = frozenset(
         "apps.notifications.middleware.ApiUsageMiddleware",
         "apps.core.middleware.RequestInputMiddleware",
         "django.middleware.security.SecurityMiddleware",
-        "django.middleware.common.CommonMiddleware",
+        "apps.core.middleware.CommonMiddleware",
         "apps.core.middleware.AuthenticationMiddleware",
         "django.middleware.clickjacking.XFrameOptionsMiddleware",
     }
@@ -71,7 +71,7 @@ SKIPPED = {
     "apps.tenants.middleware.SuspendedTenantMiddleware": "the lane takes active stores only",
     "whitenoise.middleware.WhiteNoiseMiddleware": "serves static paths only",
     "apps.core.middleware.ApiNotFoundMiddleware": (
-        "rewrites non-JSON 404s; the view answers JSON, errors included"
+        "rewrites non-JSON 404s and 405s; the view answers JSON, errors included"
     ),
     "apps.core.middleware.SessionMiddleware": "steps aside for cookieless API requests",
     "django.middleware.csrf.CsrfViewMiddleware": (

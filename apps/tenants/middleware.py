@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django_tenants.middleware.main import TenantMainMiddleware
@@ -32,6 +33,19 @@ class TenantMiddleware(TenantMainMiddleware):
         tenant = super().get_tenant(domain_model, hostname)
         tenant_host_remember(hostname, tenant)
         return tenant
+
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
+        # django-tenants answers a host Django refuses (DisallowedHost: not in ALLOWED_HOSTS,
+        # or malformed: "a_b.localhost", "x@y", "host:abc", empty) with an empty HTML 404;
+        # API clients get the JSON body of an unknown host instead.
+        if wants_json(request):
+            try:
+                request.get_host()
+            except DisallowedHost:
+                host = request.META.get("HTTP_HOST", "")
+                message = f"No store is served at {host}." if host else "A Host header is required."
+                return JsonResponse(error_body("store_not_found", message), status=404)
+        return super().process_request(request)
 
     def no_tenant_found(self, request: HttpRequest, hostname: str) -> HttpResponse:
         if wants_json(request):

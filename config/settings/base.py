@@ -95,7 +95,8 @@ MIDDLEWARE = [
     # The JSON 404 body for /api/ paths even with DEBUG on (its technical page is HTML).
     "apps.core.middleware.ApiNotFoundMiddleware",
     "apps.core.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    # Django's, without the slash-appending redirect for writes to /api/ (it drops the body).
+    "apps.core.middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "apps.core.middleware.AuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -282,7 +283,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # orjson under the upload limit, nesting bounded; its refusals in the JSON error body.
+    "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.JsonParser"],
     "EXCEPTION_HANDLER": "apps.core.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,

@@ -361,7 +361,7 @@ def test_more_than_10000_events_is_400(alpha, api):
 @pytest.mark.parametrize(
     ("body", "code", "message", "fields"),
     [
-        (b'[{"user_id": ', "parse_error", None, {}),
+        (b'[{"user_id": ', "parse_error", None, {"body": ["Not valid JSON."]}),
         (b"", "parse_error", "The request body is empty.", {}),
         (b"[]", "invalid", "The batch is empty.", {"events": ["Must not be empty."]}),
         (

@@ -59,6 +59,10 @@ def test_an_owner_creates_edits_and_deletes_a_placement(catalog, member_client):
     [
         ("{not json", b"Not valid JSON."),
         ('{"pins": [{"item_id": "p1", "position": 0}]}', b"rules.pins[0].position"),
+        # Past orjson's bound, then past the parser's (the standard library's parser raised
+        # RecursionError on the first: a 500).
+        ("[" * 5000 + "]" * 5000, b"Nested deeper than 64 levels."),
+        ('{"exclude": ' + "[" * 999 + "]" * 999 + "}", b"Nested deeper than 64 levels."),
     ],
 )
 def test_invalid_rules_come_back_with_the_field_and_nothing_is_written(

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from apps.catalog.models import Item
 from apps.core.errors import ApplicationError
+from apps.core.parsers import JsonRefused, json_parse
 from apps.merchandising import placing, selectors, services
 from apps.merchandising.explain import reason_text
 from apps.merchandising.models import Placement
@@ -34,10 +35,10 @@ def _rules_from(text: str) -> object:
     if not text.strip():
         return {}
     try:
-        return json.loads(text)
-    except ValueError as exc:
+        return json_parse(text)
+    except JsonRefused as exc:
         raise ApplicationError(
-            f"Rules: not valid JSON ({exc}).", fields={"rules": ["Not valid JSON."]}
+            f"Rules: not valid JSON ({exc.reason}).", fields={"rules": [exc.problem]}
         ) from None
 
 
