@@ -313,6 +313,22 @@ def test_export_audit_csv_command_writes_a_file(alpha, tmp_path):
     assert rows[0][0] == "id"
 
 
+@pytest.mark.parametrize("since", ["2020-01-01T00:00:00+16:00", "2020-01-01T00:00:00-23:59:30"])
+def test_export_audit_csv_takes_any_offset_python_reads(alpha, tmp_path, since):
+    _record_three(alpha)
+    target = tmp_path / "alpha.csv"
+
+    call_command("export_audit_csv", tenant="alpha", output=str(target), since=since)
+
+    assert len(list(csv.reader(target.open()))) == 4
+
+
+@pytest.mark.parametrize("since", ["yesterday", "0001-01-01T00:00:00+01:00"])
+def test_export_audit_csv_refuses_what_is_not_a_moment(alpha, tmp_path, since):
+    with pytest.raises(CommandError, match="Not an ISO date/time"):
+        call_command("export_audit_csv", tenant="alpha", output=str(tmp_path / "x"), since=since)
+
+
 def test_verify_and_export_refuse_unknown_stores(db):
     with pytest.raises(CommandError, match=r"No store with slug 'nope'\."):
         call_command("verify_audit_chain", tenant="nope")

@@ -1,4 +1,4 @@
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -13,9 +13,12 @@ def _moment(value: str | None) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError as exc:
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment)
+        # As its UTC instant: PostgreSQL takes offsets up to ±15:59 only.
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise CommandError(f"Not an ISO date/time: {value!r}") from exc
-    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
 
 
 class Command(BaseCommand):
