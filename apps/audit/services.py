@@ -137,7 +137,7 @@ def audit_export_csv(
                 value = value.isoformat()
             elif column == "details":
                 value = _json(value)
-            row.append("" if value is None else value)
+            row.append("" if value is None else _spreadsheet_safe(value))
         writer.writerow(row)
         count += 1
     audit_record(
@@ -153,6 +153,19 @@ def audit_export_csv(
         request=request,
     )
     return count
+
+
+# A cell a spreadsheet would run as a formula (OWASP "CSV injection"): ids, key names and
+# emails come from API clients and sign-ups, and the file is opened by the store's staff.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_safe(value: Any) -> Any:
+    """`value`, with a text that starts like a formula prefixed by `'` (the spreadsheet's
+    "this is text" mark; strip it to recompute an event's hash from the file)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _json(value: Any) -> str:

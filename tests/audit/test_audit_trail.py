@@ -302,6 +302,28 @@ def test_csv_export_writes_every_event_and_audits_itself(alpha):
     assert exported.actor_label == "tester"
 
 
+def test_csv_export_cells_that_a_spreadsheet_would_run_are_marked_as_text(alpha):
+    planted = ["=2+5+cmd|' /C calc'!A0", "+1", "-1+1", "@SUM(A1)", "\t=1", "\r=1"]
+    with tenant_context(alpha):
+        for target_id in planted:
+            audit_record(
+                action=THREE[0],
+                target_type="thing",
+                target_id=target_id,
+                actor_label='api_key:abc (=HYPERLINK("http://x"))',
+            )
+        audit_record(action=THREE[1], target_type="thing", target_id="plain-1")
+        out = io.StringIO()
+        audit_export_csv(out=out)
+
+    rows = list(csv.reader(io.StringIO(out.getvalue())))[1:]
+    assert [row[CSV_COLUMNS.index("target_id")] for row in rows] == [
+        *(f"'{value}" for value in planted),
+        "plain-1",
+    ]
+    assert rows[0][CSV_COLUMNS.index("actor_label")] == 'api_key:abc (=HYPERLINK("http://x"))'
+
+
 def test_export_audit_csv_command_writes_a_file(alpha, tmp_path):
     _record_three(alpha)
     target = tmp_path / "alpha.csv"
