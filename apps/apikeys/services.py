@@ -32,6 +32,8 @@ VALID_SCOPES = tuple(ApiKey.Scope.values)
 REVOKED_MARKER_SECONDS = 120
 # Members are told this long before a key expires (once per key, by the daily beat task).
 EXPIRY_NOTICE = timedelta(days=7)
+# The longest expiry a key can be created with (the dashboard's form and create_api_key).
+EXPIRES_IN_DAYS_MAX = 3650
 
 
 def _require_store_schema() -> str:

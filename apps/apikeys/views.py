@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from apps.apikeys.models import ApiKey
 from apps.apikeys.selectors import api_key_get, api_key_list, identity_secret_exists
 from apps.apikeys.services import (
+    EXPIRES_IN_DAYS_MAX,
     api_key_create,
     api_key_revoke,
     identity_secret_rotate,
@@ -29,7 +30,10 @@ class ApiKeyForm(forms.Form):
         choices=ApiKey.Scope.choices, widget=forms.CheckboxSelectMultiple
     )
     expires_in_days = forms.IntegerField(
-        required=False, min_value=1, max_value=3650, help_text="Empty: never expires."
+        required=False,
+        min_value=1,
+        max_value=EXPIRES_IN_DAYS_MAX,
+        help_text="Empty: never expires.",
     )
 
 

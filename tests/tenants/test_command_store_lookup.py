@@ -51,3 +51,30 @@ def test_every_command_with_a_tenant_option_refuses_an_unknown_store(db, command
         call_command(command, *args, tenant="nope", **options)
 
     assert str(caught.value) == "No store with slug 'nope'."
+
+
+@pytest.mark.parametrize(
+    ("command", "options", "message"),
+    [
+        ("export_audit_csv", {"output": "/nonexistent/dir/a.csv"}, "Cannot write"),
+        ("export_audit_csv", {"output": "{tmp}"}, "Cannot write"),
+        ("export_training_data", {"out": "/dev/null/x"}, "Cannot write into"),
+        (
+            "create_api_key",
+            {"name": "k", "scopes": "ingest", "expires_in_days": 99999999999},
+            "--expires-in-days must be from 1 to 3650.",
+        ),
+        (
+            "create_api_key",
+            {"name": "k", "scopes": "ingest", "expires_in_days": 0},
+            "--expires-in-days must be from 1 to 3650.",
+        ),
+    ],
+)
+def test_a_bad_argument_is_one_clear_error_not_a_traceback(
+    alpha, tmp_path, command, options, message
+):
+    options = {k: str(tmp_path) if v == "{tmp}" else v for k, v in options.items()}
+
+    with pytest.raises(CommandError, match=message):
+        call_command(command, tenant="alpha", **options)

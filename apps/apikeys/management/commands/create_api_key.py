@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from apps.apikeys.services import api_key_create
+from apps.apikeys.services import EXPIRES_IN_DAYS_MAX, api_key_create
 from apps.core.errors import ApplicationError
 from apps.tenants.commands import store_for_slug
 
@@ -21,6 +21,8 @@ class Command(BaseCommand):
     def handle(self, *args, tenant: str, name: str, scopes: str, **options) -> None:
         store = store_for_slug(tenant)
         days = options["expires_in_days"]
+        if days is not None and not 1 <= days <= EXPIRES_IN_DAYS_MAX:
+            raise CommandError(f"--expires-in-days must be from 1 to {EXPIRES_IN_DAYS_MAX}.")
         expires_at = timezone.now() + timedelta(days=days) if days is not None else None
         try:
             with tenant_context(store):

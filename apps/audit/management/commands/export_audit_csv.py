@@ -36,7 +36,11 @@ class Command(BaseCommand):
         output = options["output"]
         with tenant_context(store):
             if output:
-                with open(output, "w", newline="", encoding="utf-8") as out:
+                try:
+                    out = open(output, "w", newline="", encoding="utf-8")  # noqa: SIM115
+                except OSError as exc:
+                    raise CommandError(f"Cannot write {output}: {exc.strerror}.") from exc
+                with out:
                     count = audit_export_csv(
                         out=out, since=since, until=until, actor_label="command:export_audit_csv"
                     )

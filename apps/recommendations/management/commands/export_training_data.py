@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import tenant_context
 
 from apps.recommendations.training import training_data_export
@@ -21,7 +21,10 @@ class Command(BaseCommand):
     def handle(self, *args, tenant: str, out: Path, **options) -> None:
         store = store_for_slug(tenant)
         with tenant_context(store):
-            manifest = training_data_export(out=out)
+            try:
+                manifest = training_data_export(out=out)
+            except OSError as exc:
+                raise CommandError(f"Cannot write into {out}: {exc.strerror}.") from exc
         self.stdout.write(
             f"{store.slug}: {manifest['events']} events, {manifest['shoppers']} shoppers, "
             f"{manifest['items']} items written to {out}"
