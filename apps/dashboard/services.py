@@ -14,9 +14,8 @@ from apps.catalog.validation import EVENT_TYPES
 from apps.core.errors import ApplicationError
 from apps.tenants.hosts import forget_tenant_hosts
 from apps.tenants.models import Tenant
+from apps.tenants.services import store_name_clean
 from apps.users.models import User
-
-STORE_NAME_MAX = 120
 
 
 @transaction.atomic
@@ -24,18 +23,12 @@ def store_rename(
     *, tenant: Tenant, name: str, acting_user: User, request: HttpRequest | None = None
 ) -> Tenant:
     """Change the store's display name (the address never changes). Audited as
-    `store.renamed` in the store's trail. Raises ApplicationError for an empty or long name."""
-    name = name.strip()
-    if not name:
-        raise ApplicationError("A store name is required.", fields={"name": ["required"]})
-    if len(name) > STORE_NAME_MAX:
-        raise ApplicationError(
-            f"At most {STORE_NAME_MAX} characters.", fields={"name": ["too_long"]}
-        )
+    `store.renamed` in the store's trail. Raises ApplicationError for a name
+    `store_name_clean` refuses."""
     return _store_setting_change(
         tenant=tenant,
         field="name",
-        value=name,
+        value=store_name_clean(name),
         action=AuditAction.STORE_RENAMED,
         acting_user=acting_user,
         request=request,

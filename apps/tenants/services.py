@@ -13,6 +13,7 @@ from django_tenants.utils import schema_context, schema_exists, tenant_context
 from apps.audit.actions import AuditAction
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError
+from apps.core.live import store_access_revoke_on_commit
 from apps.tenants.hosts import forget_tenant_hosts
 from apps.tenants.models import SLUG_VALIDATOR, Domain, Tenant
 from apps.tenants.schema_recipe import current_recipe, recipe_record, recipe_replay
@@ -68,6 +69,28 @@ def _validate_slug(slug: str) -> None:
         )
 
 
+STORE_NAME_MAX = 120  # Tenant.name
+
+
+def store_name_clean(name: str) -> str:
+    """A store's display name, stripped: required, at most STORE_NAME_MAX characters, no
+    control characters or line breaks (it is shown in pages, emails and CSV files). Raises
+    ApplicationError naming `name`."""
+    name = name.strip()
+    if not name:
+        raise ApplicationError("A store name is required.", fields={"name": ["required"]})
+    if len(name) > STORE_NAME_MAX:
+        raise ApplicationError(
+            f"At most {STORE_NAME_MAX} characters.", fields={"name": ["too_long"]}
+        )
+    if not name.isprintable():
+        raise ApplicationError(
+            "A store name must not contain control characters or line breaks.",
+            fields={"name": ["not_printable"]},
+        )
+    return name
+
+
 @transaction.atomic
 def tenant_create(
     *,
@@ -82,14 +105,12 @@ def tenant_create(
     `tenant.created` in the operators' (public) trail; the actor is `acting_user`, else the owner.
     After commit, the store's nightly training schedule is created (`store_schedules_ensure`).
 
-    Raises ApplicationError (400 invalid slug, 409 taken). PostgreSQL DDL is transactional,
+    Raises ApplicationError (400 invalid slug or name, 409 taken). PostgreSQL DDL is transactional,
     so a failure leaves no schema behind.
     """
     slug = slug.strip().lower()
-    name = name.strip()
+    name = store_name_clean(name)
     _validate_slug(slug)
-    if not name:
-        raise ApplicationError("A store name is required.", fields={"name": ["required"]})
     recipe = current_recipe()
     if recipe is None:
         raise ApplicationError(
@@ -145,8 +166,8 @@ def tenant_suspend(
     acting_user: User | None = None,
     request: HttpRequest | None = None,
 ) -> Tenant:
-    """Suspend a store: every URL of it answers 403 until reactivated. Audited as
-    `tenant.suspended` in the operators' trail."""
+    """Suspend a store: every URL of it answers 403 until reactivated, and its open dashboard
+    sockets are closed (4403) on commit. Audited as `tenant.suspended` in the operators' trail."""
     tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
     if tenant.is_public:
         raise ApplicationError("The operators' site cannot be suspended.")
@@ -166,6 +187,7 @@ def tenant_suspend(
         },
     )
     _forget_tenant_hosts_now_and_on_commit()
+    store_access_revoke_on_commit(schema_name=tenant.schema_name)
     return tenant
 
 

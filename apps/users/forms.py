@@ -9,8 +9,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from apps.core.errors import ApplicationError
 from apps.tenants.models import SLUG_VALIDATOR, Tenant
-from apps.tenants.services import RESERVED_SLUGS, tenant_create
+from apps.tenants.services import RESERVED_SLUGS, store_name_clean, tenant_create
 from apps.users.models import Membership
 from apps.users.selectors import pending_invitation_exists
 
@@ -37,6 +38,11 @@ class StoreFieldsMixin(forms.Form):
             return cleaned  # an invited person joins a store instead of creating one
         if not name:
             self.add_error("store_name", "Name your store.")
+        else:
+            try:
+                name = store_name_clean(name)
+            except ApplicationError as exc:
+                self.add_error("store_name", exc.message)
         if not slug:
             self.add_error("store_slug", "Choose your store's address.")
             return cleaned

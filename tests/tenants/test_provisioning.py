@@ -1,12 +1,13 @@
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django_tenants.utils import schema_exists, tenant_context
 
 from apps.catalog.models import Item
 from apps.core.errors import ApplicationError
 from apps.tenants.models import Domain, Tenant
 from apps.tenants.services import tenant_create
-from apps.users.models import Membership
+from apps.users.models import Membership, User
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -42,6 +43,41 @@ def test_tenant_create_rejects_bad_slugs_and_writes_nothing(alpha, slug, field_m
 
     assert raised.value.fields == {"slug": [field_message]}
     assert Tenant.objects.count() == before
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("   ", "required"),
+        ("x" * 121, "too_long"),
+        ("Shop\x01", "not_printable"),
+        ("A\nB", "not_printable"),
+    ],
+)
+def test_tenant_create_rejects_bad_names_and_writes_nothing(db, name, problem):
+    before = Tenant.objects.count()
+
+    with pytest.raises(ApplicationError) as raised:
+        tenant_create(slug="epsilon", name=name)
+
+    assert raised.value.fields == {"name": [problem]}
+    assert Tenant.objects.count() == before
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"slug": "www", "name": "Shop", "owner_email": "new@shop.test"}, "reserved"),
+        ({"slug": "okslug", "name": "x" * 500, "owner_email": "new@shop.test"}, "At most 120"),
+        ({"slug": "okslug", "name": "Shop", "owner_email": "a@b.c"}, "Not a valid email"),
+    ],
+)
+def test_create_tenant_command_that_fails_leaves_no_account(db, options, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("create_tenant", **options)
+
+    assert not User.objects.filter(email__in=["new@shop.test", "a@b.c"]).exists()
+    assert not Tenant.objects.filter(slug="okslug").exists()
 
 
 def test_create_tenant_command_prints_url_and_owner(capsys):

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import secrets
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 
+from apps.core.errors import ApplicationError
 from apps.users.models import User
 
 
@@ -16,7 +19,13 @@ def user_get_or_create_for_email(*, email: str) -> tuple[User, str | None]:
     Returns (user, password) where password is the generated one for a new user (to show
     once) and None for an existing user.
     """
-    email = User.objects.normalize_email(email).lower()
+    email = User.objects.normalize_email(email.strip()).lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ApplicationError(
+            "Not a valid email address.", fields={"email": ["invalid"]}
+        ) from None
     user = User.objects.filter(email=email).first()
     if user is not None:
         return user, None

@@ -8,6 +8,7 @@ from django.http import HttpRequest
 
 from apps.audit.actions import AuditAction
 from apps.core.errors import ApplicationError
+from apps.core.live import store_access_revoke_on_commit
 from apps.tenants.models import Tenant
 from apps.users.models import Membership, User
 from apps.users.services.common import acting_membership, owner_count, role_clean, store_audit
@@ -27,7 +28,8 @@ def membership_remove(
 ) -> None:
     """Remove a member (or leave, when the actor is the member). Needs `manage_members`
     unless leaving; only an owner removes an owner; the last owner can neither leave nor be
-    removed (409 `last_owner`). Audited `member.removed`."""
+    removed (409 `last_owner`). Audited `member.removed`. On commit, the member's open
+    dashboard sockets on this store are closed (4403)."""
     membership = _locked_membership(membership)
     tenant = membership.tenant
     leaving = acting_user is not None and acting_user.pk == membership.user_id
@@ -59,6 +61,7 @@ def membership_remove(
         details=details,
         request=request,
     )
+    store_access_revoke_on_commit(schema_name=tenant.schema_name, user_id=membership.user_id)
 
 
 @transaction.atomic

@@ -1,6 +1,7 @@
 import time
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from apps.core.errors import ApplicationError
 from apps.tenants.selectors import store_url
@@ -19,8 +20,10 @@ class Command(BaseCommand):
     def handle(self, *args, slug: str, name: str, owner_email: str, **options) -> None:
         started = time.perf_counter()
         try:
-            owner, password = user_get_or_create_for_email(email=owner_email)
-            tenant = tenant_create(slug=slug, name=name, owner=owner)
+            # One transaction: a store that cannot be created leaves no owner account behind.
+            with transaction.atomic():
+                owner, password = user_get_or_create_for_email(email=owner_email)
+                tenant = tenant_create(slug=slug, name=name, owner=owner)
         except ApplicationError as exc:
             raise CommandError(f"{exc.message} {exc.fields or ''}".strip()) from exc
         elapsed = time.perf_counter() - started
