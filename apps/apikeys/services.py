@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import re
 import secrets
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -259,39 +261,62 @@ def api_keys_expiry_notify(*, now: datetime | None = None) -> list[ApiKey]:
 # --- Publishable keys and the identity verification secret (apps/apikeys/publishable.py) ------
 MAX_ALLOWED_ORIGINS = 20
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOST_NAME = re.compile(rf"{_HOST_LABEL}(?:\.{_HOST_LABEL})*")
+
+
+def _origin(raw: str) -> str | None:
+    """`raw` as a browser sends it in `Origin` (`scheme://host[:port]`: lowercase, the host in
+    its ASCII form, IPv6 in brackets, no default port), or None when it is not an origin."""
+    text = raw.strip().rstrip("/")
+    if len(text) > 200 or not text.isprintable():
+        return None
+    parsed = urlsplit(text)
+    scheme = parsed.scheme.lower()
+    try:
+        port = parsed.port
+    except ValueError:
+        return None
+    if (
+        scheme not in _DEFAULT_PORTS
+        or not parsed.hostname
+        or port == 0
+        or parsed.path
+        or parsed.query
+        or parsed.fragment
+        or parsed.username is not None
+    ):
+        return None
+    try:
+        address = ipaddress.ip_address(parsed.hostname)
+    except ValueError:
+        try:
+            # A Unicode host is sent by browsers in its punycode form.
+            host = parsed.hostname.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+        if not _HOST_NAME.fullmatch(host):
+            return None
+    else:
+        host = f"[{address.compressed}]" if address.version == 6 else address.compressed
+    if port is None or port == _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
 
 
 def origins_clean(origins: Iterable[str]) -> list[str]:
-    """Storefront origins as browsers send them in `Origin`: `scheme://host[:port]`, lowercase,
-    no path. Raises ApplicationError naming `allowed_origins` for anything else, or for none."""
+    """Storefront origins as browsers send them in `Origin` (`_origin`). Raises
+    ApplicationError naming `allowed_origins` for anything that is not an origin, or for none."""
     cleaned: list[str] = []
     for raw in origins:
-        origin = raw.strip().rstrip("/").lower()
-        if not origin:
+        if not raw.strip():
             continue
-        parsed = urlsplit(origin)
-        try:
-            port = parsed.port
-        except ValueError:
-            port = -1
-        if (
-            parsed.scheme not in ("http", "https")
-            or not parsed.hostname
-            or port == -1
-            or parsed.path
-            or parsed.query
-            or parsed.fragment
-            or parsed.username is not None
-            or "*" in origin
-            or len(origin) > 200
-        ):
+        origin = _origin(raw)
+        if origin is None:
             raise ApplicationError(
                 f"Not an origin: {raw.strip()!r} (expected e.g. https://shop.example).",
                 fields={"allowed_origins": [f"not an origin: {raw.strip()}"]},
             )
-        if port == _DEFAULT_PORTS[parsed.scheme] or origin.endswith(":"):
-            # Browsers leave the scheme's default port out of `Origin`.
-            origin = origin.rpartition(":")[0]
         if origin not in cleaned:
             cleaned.append(origin)
     if not cleaned:

@@ -141,6 +141,9 @@ def test_a_publishable_key_is_stored_hashed_with_its_cleaned_origins_and_audited
         ("https://[::1]:443", "https://[::1]"),
         ("https://shop.example:8443", "https://shop.example:8443"),
         ("http://shop.example:443", "http://shop.example:443"),
+        ("https://b\u00fccher.example", "https://xn--bcher-kva.example"),
+        ("https://[0:0::1]:8443", "https://[::1]:8443"),
+        ("https://127.0.0.1:443", "https://127.0.0.1"),
     ],
 )
 def test_an_origin_is_stored_as_browsers_send_it_without_the_default_port(
@@ -156,7 +159,21 @@ def test_an_origin_is_stored_as_browsers_send_it_without_the_default_port(
 
 @pytest.mark.parametrize(
     "origin",
-    ["shop.example", "ftp://shop.example", "https://shop.example/path", "https://*.example", ""],
+    [
+        "shop.example",
+        "ftp://shop.example",
+        "https://shop.example/path",
+        "https://*.example",
+        "",
+        "https://shop.example\\evil.com",
+        "https://shop.example%00",
+        "https://shop.example;x",
+        "https://sh\x01op.example",
+        "https://shop.example:0",
+        "https://shop..example",
+        "https://user@shop.example",
+        "https://shop_1.example",
+    ],
 )
 def test_an_origin_that_is_not_one_is_refused_naming_the_field(alpha, origin):
     with tenant_context(alpha), pytest.raises(ApplicationError) as raised:
