@@ -4,11 +4,11 @@ open during an HTTP call."""
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -36,20 +36,28 @@ WEBHOOK_TIMEOUT_SECONDS = 5.0
 RESPONSE_EXCERPT_CHARS = 300
 
 
+def _address_is_internal(address: str) -> bool:
+    """Whether `address` (an IP string from getaddrinfo) is loopback, private, link-local,
+    reserved, multicast or unspecified (a webhook must not reach our own network)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return True
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_private or ip.is_loopback or ip.is_link_local:
+        return True
+    return ip.is_reserved or ip.is_multicast or ip.is_unspecified
+
+
 def _host_is_private(hostname: str) -> bool:
-    """Whether any address of `hostname` is loopback, private, link-local or reserved (a
-    webhook must not reach our own network)."""
+    """Whether any address of `hostname` is internal (see `_address_is_internal`). A host that
+    does not resolve passes here; delivery resolves it again and refuses it then."""
     try:
         infos = socket.getaddrinfo(hostname, None)
     except OSError:
         return False
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if address.is_private or address.is_loopback or address.is_link_local:
-            return True
-        if address.is_reserved or address.is_multicast or address.is_unspecified:
-            return True
-    return False
+    return any(_address_is_internal(info[4][0]) for info in infos)
 
 
 def _validate_webhook_url(url: str) -> None:
@@ -152,18 +160,82 @@ def webhook_retry_delay(attempts: int) -> float | None:
     return settings.WEBHOOK_BACKOFF_SECONDS * 2 ** (attempts - 1)
 
 
-def _post(url: str, body: str, headers: dict[str, str]) -> tuple[int | None, str]:
-    request = urllib.request.Request(  # noqa: S310 (scheme checked: http/https only)
-        url, data=body.encode(), headers=headers, method="POST"
-    )
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """HTTP to `host` (used for the Host header) over a socket to the already checked
+    `address`: no second DNS lookup between the check and the connection."""
+
+    def __init__(self, host: str, port: int, *, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to the checked `address`; SNI and certificate verification use `host`."""
+
+    def __init__(self, host: str, port: int, *, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+
+
+def _resolve_checked(hostname: str, port: int) -> tuple[str | None, str]:
+    """Resolve `hostname` once: (address to connect to, "") or (None, why it is refused). Every
+    address must be public unless WEBHOOK_ALLOW_PRIVATE_HOSTS (tests, local development)."""
     try:
-        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310
-            return response.status, ""
-    except urllib.error.HTTPError as exc:
-        return exc.code, ""
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return None, f"{type(exc).__name__}: {reason}"[:RESPONSE_EXCERPT_CHARS]
+        infos = socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        return None, f"refused: the host could not be resolved ({type(exc).__name__}: {exc})"
+    addresses = [info[4][0] for info in infos]
+    if not addresses:
+        return None, "refused: the host could not be resolved"
+    if not settings.WEBHOOK_ALLOW_PRIVATE_HOSTS and any(map(_address_is_internal, addresses)):
+        return None, "refused: the URL resolves to a private or local address"
+    return addresses[0], ""
+
+
+def _post(url: str, body: str, headers: dict[str, str]) -> tuple[int | None, str]:
+    """One POST to `url`, connected to the address checked here (never re-resolved) and never
+    following a redirect: (status code or None, error to record or "")."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None, "refused: the URL has an invalid port"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None, "refused: the webhook URL must be an http(s) address"
+    address, error = _resolve_checked(parts.hostname, port)
+    if address is None:
+        return None, error[:RESPONSE_EXCERPT_CHARS]
+    connection_class = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
+    conn = connection_class(parts.hostname, port, address=address, timeout=WEBHOOK_TIMEOUT_SECONDS)
+    path = parts.path or "/"
+    if parts.query:
+        path = f"{path}?{parts.query}"
+    try:
+        conn.request("POST", path, body=body.encode(), headers={**headers, "Connection": "close"})
+        response = conn.getresponse()
+        status = response.status
+        location = response.getheader("Location", "")
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"[:RESPONSE_EXCERPT_CHARS]
+    finally:
+        conn.close()
+    if 300 <= status < 400:
+        error = f"refused: redirects are not followed ({status} to {location or 'nowhere'})"
+        return status, error[:RESPONSE_EXCERPT_CHARS]
+    return status, ""
 
 
 def webhook_delivery_attempt(*, delivery_id: int, manual: bool = False) -> float | None:
@@ -190,12 +262,8 @@ def webhook_delivery_attempt(*, delivery_id: int, manual: bool = False) -> float
             secret=endpoint.secret, body=delivery.body, timestamp=timestamp
         ),
     }
-    parts = urlsplit(endpoint.url)
     started = time.monotonic()
-    if not settings.WEBHOOK_ALLOW_PRIVATE_HOSTS and _host_is_private(parts.hostname or ""):
-        status_code, error = None, "refused: the URL resolves to a private or local address"
-    else:
-        status_code, error = _post(endpoint.url, delivery.body, headers)
+    status_code, error = _post(endpoint.url, delivery.body, headers)
     elapsed_ms = int((time.monotonic() - started) * 1000)
     succeeded = status_code is not None and 200 <= status_code < 300
 
