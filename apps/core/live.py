@@ -10,6 +10,9 @@ state), so it is logged, never raised.
 - `store_push_coalesced`: off the caller's thread, on the process's flusher (apps.core.flusher):
   at most one push per store and key every LIVE_PUBLISH_INTERVAL_SECONDS, always the latest
   payload, with a trailing push after the last one (live counters on the ingest path).
+- `store_access_revoke_on_commit`: once the current transaction commits, close the store's open
+  dashboards of one user (removed from the store) or of everyone (store suspended). Unlike the
+  pushes, this is a `{"type": "access.revoked"}` message the consumer acts on, never relays.
 """
 
 from __future__ import annotations
@@ -33,6 +36,31 @@ logger = logging.getLogger(__name__)
 def store_group(schema_name: str) -> str:
     """The Channels group of one store; every push to a store goes through this name."""
     return f"store.{schema_name}"
+
+
+def member_group(schema_name: str, user_id: int | str) -> str:
+    """The Channels group of one user's sockets on one store. Its own prefix, and schema names
+    hold no dot, so it never collides with a store group or another store's member group."""
+    return f"member.{schema_name}.{user_id}"
+
+
+def store_access_revoke_on_commit(*, schema_name: str, user_id: int | str | None = None) -> None:
+    """Once the current transaction commits, close the open dashboard sockets of `user_id` on
+    the store (every socket of the store when `user_id` is None). Best effort, like a push."""
+    group = store_group(schema_name) if user_id is None else member_group(schema_name, user_id)
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        try:
+            async_to_sync(layer.group_send)(group, {"type": "access.revoked"})
+        except Exception:
+            logger.warning(
+                "access revoke push failed", exc_info=True, extra={"schema": schema_name}
+            )
+
+    transaction.on_commit(send)
 
 
 def _send(schema_name: str, payload: dict[str, Any], *, layer=None, loop=None) -> None:

@@ -1,10 +1,11 @@
-"""/ws/dashboard/: members only (4403 otherwise), counters of one store never reach another,
-notifications reach only their recipients."""
+"""/ws/dashboard/: members only (4403 otherwise, also once a member is removed or the store
+suspended), counters of one store never reach another, notifications reach only their
+recipients."""
 
 import json
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
@@ -12,6 +13,7 @@ from django.conf import settings
 from apps.core.live import store_group
 from apps.core.websockets import CLOSE_FORBIDDEN
 from apps.tenants.selectors import store_domain
+from apps.tenants.services import tenant_suspend
 from config.asgi import application
 from tests.factories import MembershipFactory, UserFactory
 
@@ -181,3 +183,105 @@ def test_anything_a_client_sends_is_ignored_and_the_socket_stays_live(alpha, cli
 
     assert answered_nothing is True
     assert still_live == {"type": "counters", "events_today": {"view": 1}}
+
+
+async def _closed_with(socket) -> dict:
+    output = await socket.receive_output(timeout=5)
+    await socket.disconnect()
+    return output
+
+
+def test_removed_member_socket_is_closed_others_stay_open(
+    alpha, beta, member_client, django_capture_on_commit_callbacks
+):
+    # Given an owner and a member of alpha, the member also in beta, each with a socket open.
+    owner_client, owner = member_client(alpha, "owner")
+    member = UserFactory()
+    membership = MembershipFactory(user=member, tenant=alpha, role="analyst")
+    MembershipFactory(user=member, tenant=beta, role="analyst")
+    owner_cookie = _cookie(owner_client, owner)
+    from django.test import Client
+
+    member_cookie = _cookie(Client(), member)
+
+    def remove():
+        with django_capture_on_commit_callbacks(execute=True):
+            return owner_client.post(f"/team/members/{membership.pk}/remove/").status_code
+
+    async def run():
+        member_alpha, *_ = await _open("alpha", member_cookie)
+        member_beta, *_ = await _open("beta", member_cookie)
+        owner_alpha, *_ = await _open("alpha", owner_cookie)
+        # When the owner removes the member.
+        status = await sync_to_async(remove)()
+        closed = await _closed_with(member_alpha)
+        await _push(alpha.schema_name, {"type": "counters", "events_today": {"view": 2}})
+        await _push(beta.schema_name, {"type": "counters", "events_today": {"view": 5}})
+        owner_got = await owner_alpha.receive_json_from(timeout=5)
+        beta_got = await member_beta.receive_json_from(timeout=5)
+        await owner_alpha.disconnect()
+        await member_beta.disconnect()
+        return status, closed, owner_got, beta_got
+
+    status, closed, owner_got, beta_got = async_to_sync(run)()
+
+    # Then only the member's alpha socket is closed, with the code a refused connect gets.
+    assert status == 302
+    assert closed == {"type": "websocket.close", "code": CLOSE_FORBIDDEN}
+    assert owner_got == {"type": "counters", "events_today": {"view": 2}}
+    assert beta_got == {"type": "counters", "events_today": {"view": 5}}
+
+
+def test_a_refused_removal_closes_nothing(alpha, member_client, django_capture_on_commit_callbacks):
+    # Given the only owner of alpha with a socket open.
+    owner_client, owner = member_client(alpha, "owner")
+    cookie = _cookie(owner_client, owner)
+
+    def leave():
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            status = owner_client.post("/team/leave/").status_code
+        return status, len(callbacks)
+
+    async def run():
+        socket, *_ = await _open("alpha", cookie)
+        # When the last owner tries to leave (refused: 409).
+        result = await sync_to_async(leave)()
+        nothing = await socket.receive_nothing(timeout=0.5)
+        await socket.disconnect()
+        return result, nothing
+
+    (status, callbacks), nothing = async_to_sync(run)()
+
+    assert (status, callbacks) == (409, 0)
+    assert nothing is True
+
+
+def test_suspending_a_store_closes_its_sockets_only(
+    alpha, beta, client, django_capture_on_commit_callbacks
+):
+    # Given a member of alpha and beta with a socket open on each.
+    user = UserFactory()
+    MembershipFactory(user=user, tenant=alpha, role="owner")
+    MembershipFactory(user=user, tenant=beta, role="owner")
+    cookie = _cookie(client, user)
+
+    def suspend():
+        with django_capture_on_commit_callbacks(execute=True):
+            tenant_suspend(tenant=alpha, reason="unpaid")
+
+    async def run():
+        on_alpha, *_ = await _open("alpha", cookie)
+        on_beta, *_ = await _open("beta", cookie)
+        # When alpha is suspended.
+        await sync_to_async(suspend)()
+        closed = await _closed_with(on_alpha)
+        await _push(beta.schema_name, {"type": "counters", "events_today": {"view": 7}})
+        beta_got = await on_beta.receive_json_from(timeout=5)
+        await on_beta.disconnect()
+        return closed, beta_got
+
+    closed, beta_got = async_to_sync(run)()
+
+    # Then alpha's socket is closed as a connect to a suspended store is; beta's stays live.
+    assert closed == {"type": "websocket.close", "code": CLOSE_FORBIDDEN}
+    assert beta_got == {"type": "counters", "events_today": {"view": 7}}
