@@ -2,10 +2,11 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from apps.audit.models import AuditEvent
+from apps.core.admin import ModelAdmin
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ModelAdmin):
     """Operators read the public schema's trail; nobody edits it (the database refuses too)."""
 
     list_display = ("occurred_at", "action", "actor_label", "target_type", "target_id", "ip")

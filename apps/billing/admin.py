@@ -11,6 +11,7 @@ from apps.billing.entitlements import store_plan
 from apps.billing.models import Metric, Plan, StripeEvent, Subscription, UsageRecord
 from apps.billing.selectors import mrr_summary, subscription_of, usage_month_to_date
 from apps.billing.services import subscription_sync
+from apps.core.admin import ModelAdmin
 from apps.core.errors import ApplicationError
 from apps.tenants.models import Tenant
 from apps.tenants.store_facts import store_fact_register
@@ -37,7 +38,7 @@ store_fact_register("Plan", _plan_fact)
 store_fact_register("Usage this month", _usage_fact)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -49,7 +50,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(ModelAdmin):
     list_display = (
         "name",
         "code",

@@ -4,6 +4,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
+from apps.core.admin import ModelAdmin
 from apps.tenants.models import Domain, Tenant
 from apps.tenants.services import tenant_reactivate, tenant_suspend
 from apps.tenants.store_facts import store_facts
@@ -15,7 +16,7 @@ class DomainInline(admin.TabularInline):
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(ModelAdmin):
     list_display = ("slug", "name", "status", "schema_name", "created_at")
     list_filter = ("status", "created_at")
     search_fields = ("slug", "name", "schema_name", "domains__domain")
@@ -64,7 +65,7 @@ class TenantAdmin(admin.ModelAdmin):
 
 
 @admin.register(Domain)
-class DomainAdmin(admin.ModelAdmin):
+class DomainAdmin(ModelAdmin):
     list_display = ("domain", "tenant", "is_primary")
     list_filter = ("is_primary",)
     search_fields = ("domain", "tenant__slug")

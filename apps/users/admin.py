@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from apps.core.admin import ModelAdmin
 from apps.tenants.models import Tenant
 from apps.tenants.store_facts import store_fact_register
 from apps.users.models import Membership, User
@@ -18,7 +19,7 @@ store_fact_register("Members", _members_fact)
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(ModelAdmin, BaseUserAdmin):
     ordering = ("email",)
     list_display = ("email", "full_name", "is_staff", "is_active", "date_joined")
     list_filter = ("is_staff", "is_active")
@@ -33,7 +34,7 @@ class UserAdmin(BaseUserAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ModelAdmin):
     list_display = ("user", "tenant", "role", "created_at")
     list_filter = ("role",)
     search_fields = ("user__email", "tenant__slug")

@@ -58,3 +58,19 @@ def test_store_members_cannot_reach_the_operators_admin(alpha, public_client):
 
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
+
+
+@pytest.mark.parametrize("selected", ["abc", "9" * 25, ""])
+@pytest.mark.parametrize(
+    ("path", "action"),
+    [("/admin/tenants/tenant/", "suspend_stores"), ("/admin/users/user/", "delete_selected")],
+)
+def test_an_action_on_ids_that_are_not_keys_is_refused_not_a_500(
+    alpha, operator_client, path, action, selected
+):
+    client, _ = operator_client
+
+    response = client.post(path, {"action": action, "_selected_action": [alpha.pk, selected]})
+
+    assert response.status_code == 302
+    assert Tenant.objects.get(pk=alpha.pk).status == "active"
