@@ -77,6 +77,43 @@ def test_signed_payload_that_is_not_an_event_is_refused(fake_stripe, post_webhoo
     assert StripeEvent.objects.count() == 0
 
 
+def _event_with(**changes) -> str:
+    event = json.loads(stripe_event("invoice.paid", {"id": "in_1"}, event_id="evt_shape"))
+    event.update(changes)
+    return json.dumps(event)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "[1, 2]",
+        '"evt"',
+        "not json",
+        "[" * 5000 + "]" * 5000,
+        '{"id": "evt_nan", "type": "invoice.paid", "created": NaN, "data": {"object": {}}}',
+        _event_with(created="abc"),
+        _event_with(created=1e300),
+        _event_with(created=-99999999999999),
+        _event_with(created=True),
+        _event_with(id={"a": 1}),
+        _event_with(id="evt\u0000x"),
+        _event_with(id="x" * 101),
+        _event_with(type=""),
+        _event_with(data=[]),
+        _event_with(data={"object": "in_1"}),
+        _event_with(data={"object": {"note": "a\u0000b"}}),
+    ],
+)
+def test_a_signed_payload_of_the_wrong_shape_is_refused_not_a_500(
+    fake_stripe, post_webhook, payload
+):
+    response = post_webhook(payload)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_payload"
+    assert StripeEvent.objects.count() == 0
+
+
 def test_an_oversized_body_is_a_json_413_and_nothing_stored(fake_stripe, post_webhook, settings):
     """Django refused it with an HTML 400 (issue 13)."""
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024

@@ -5,7 +5,6 @@ number of times and the mirror still ends up right."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -30,6 +29,7 @@ from apps.billing.services.subscriptions import (
 from apps.billing.store_notices import billing_audit, billing_notify
 from apps.core.dispatch import dispatch_on_commit
 from apps.core.errors import ApplicationError
+from apps.core.parsers import JsonRefused, json_parse
 from apps.tenants.models import Tenant
 from apps.tenants.selectors import store_url
 
@@ -51,22 +51,52 @@ def stripe_event_receive(*, payload: bytes, signature: str) -> tuple[StripeEvent
         )
     try:
         text = payload.decode("utf-8")
-        stripe.Webhook.construct_event(
+        # The signature first, on the raw text; the payload is then parsed by the platform's
+        # JSON reader (stripe's own parse recursed on deep nesting and took any JSON value).
+        stripe.WebhookSignature.verify_header(
             text, signature, secret, tolerance=settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS
         )
-        data = json.loads(text)
     except stripe.SignatureVerificationError as exc:
         raise ApplicationError(
             "The Stripe-Signature header does not match this payload, or it is too old.",
             code="invalid_signature",
         ) from exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApplicationError(
-            "The payload is not a Stripe event.", code="invalid_payload"
-        ) from exc
-    if not isinstance(data, dict) or not data.get("id") or not data.get("type"):
-        raise ApplicationError("The payload is not a Stripe event.", code="invalid_payload")
+    except UnicodeDecodeError as exc:
+        raise _not_an_event() from exc
+    try:
+        data = json_parse(text)
+    except JsonRefused as exc:
+        raise _not_an_event() from exc
+    if not _is_event(data) or "\\u0000" in text:
+        raise _not_an_event()
     return _stripe_event_store(data)
+
+
+_CREATED_MAX = 2**32  # Unix seconds: an event "created" in 2106 is not one
+
+
+def _not_an_event() -> ApplicationError:
+    return ApplicationError("The payload is not a Stripe event.", code="invalid_payload")
+
+
+def _is_event(data: Any) -> bool:
+    """The envelope every Stripe event has: `id` and `type` texts, `created` Unix seconds,
+    `data.object` an object (a signed payload is Stripe's, but the store keeps what it trusts)."""
+    if not isinstance(data, dict):
+        return False
+    texts_ok = all(
+        isinstance(data.get(key), str) and 0 < len(data[key]) <= 100 and data[key].isprintable()
+        for key in ("id", "type")
+    )
+    created = data.get("created")
+    created_ok = created is None or (type(created) is int and 0 < created < _CREATED_MAX)
+    payload = data.get("data")
+    return (
+        texts_ok
+        and created_ok
+        and isinstance(payload, dict)
+        and isinstance(payload.get("object"), dict)
+    )
 
 
 @transaction.atomic
