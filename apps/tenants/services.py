@@ -53,12 +53,16 @@ def public_tenant_ensure() -> Tenant:
     return tenant
 
 
-def _validate_slug(slug: str) -> None:
+def slug_validate(slug: str) -> None:
+    """A new store's address (already lowercased): the slug pattern, not reserved, not an
+    internationalised-name label (`xn--…`, or any `??--` prefix DNS reserves for them: a
+    browser shows `xn--dmo-8ka` as a look-alike "démo"), not taken. Raises ApplicationError
+    naming `slug` (409 when taken)."""
     try:
         SLUG_VALIDATOR(slug)
     except ValidationError as exc:
         raise ApplicationError(exc.messages[0], fields={"slug": exc.messages}) from exc
-    if slug in RESERVED_SLUGS:
+    if slug in RESERVED_SLUGS or slug[2:4] == "--":
         raise ApplicationError("This store address is reserved.", fields={"slug": ["reserved"]})
     if Tenant.objects.filter(slug=slug).exists():
         raise ApplicationError(
@@ -110,7 +114,7 @@ def tenant_create(
     """
     slug = slug.strip().lower()
     name = store_name_clean(name)
-    _validate_slug(slug)
+    slug_validate(slug)
     recipe = current_recipe()
     if recipe is None:
         raise ApplicationError(

@@ -6,12 +6,10 @@ from allauth.account.forms import SignupForm as AllauthSignupForm
 from allauth.socialaccount.forms import SignupForm as AllauthSocialSignupForm
 from django import forms
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from apps.core.errors import ApplicationError
-from apps.tenants.models import SLUG_VALIDATOR, Tenant
-from apps.tenants.services import RESERVED_SLUGS, store_name_clean, tenant_create
+from apps.tenants.services import slug_validate, store_name_clean, tenant_create
 from apps.users.models import Membership
 from apps.users.selectors import pending_invitation_exists
 
@@ -47,14 +45,10 @@ class StoreFieldsMixin(forms.Form):
             self.add_error("store_slug", "Choose your store's address.")
             return cleaned
         try:
-            SLUG_VALIDATOR(slug)
-        except ValidationError as exc:
-            self.add_error("store_slug", exc.messages[0])
+            slug_validate(slug)
+        except ApplicationError as exc:
+            self.add_error("store_slug", exc.message)
             return cleaned
-        if slug in RESERVED_SLUGS:
-            self.add_error("store_slug", "This store address is reserved.")
-        elif Tenant.objects.filter(slug=slug).exists():
-            self.add_error("store_slug", "A store with this address already exists.")
         cleaned["store_slug"] = slug
         cleaned["store_name"] = name
         return cleaned

@@ -32,6 +32,8 @@ def test_tenant_create_clones_schema_domain_and_owner():
     [
         ("Bad_Slug", "3-40 lowercase letters, digits or hyphens, starting with a letter."),
         ("www", "reserved"),
+        ("xn--dmo-8ka", "reserved"),
+        ("ab--c", "reserved"),
         ("alpha", "taken"),
     ],
 )
