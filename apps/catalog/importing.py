@@ -118,9 +118,19 @@ def _read(path: Path, csv_row: Callable[[dict[str, str]], dict[str, Any]]) -> It
     if path.suffix.lower() == ".csv":
         with path.open("rb") as handle:
             consumed = [0]
-            reader = csv.DictReader(_utf8_lines(handle, consumed))
+            # Strict: a quote left open (which would swallow the rest of the file into one
+            # cell) or a stray quote is a malformed line, not a silently different row.
+            reader = csv.DictReader(_utf8_lines(handle, consumed), strict=True)
             try:
+                columns = reader.fieldnames or []
+                repeated = sorted({name for name in columns if columns.count(name) > 1})
+                if repeated:
+                    raise ImportFileError(1, f"the header repeats {', '.join(repeated)}")
                 for row in reader:
+                    if None in row:
+                        raise ImportFileError(
+                            reader.line_num, "the line has more cells than the header has columns"
+                        )
                     yield reader.line_num, csv_row(row), ""
             except csv.Error as exc:
                 message = str(exc)

@@ -97,3 +97,24 @@ def test_a_readable_file_with_invalid_rows_stores_the_valid_ones_and_says_so(
     )
     with tenant_context(alpha):
         assert Event.objects.count() == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("item_id,title,item_id\ni1,One,i2\n", "line 1: the header repeats item_id"),
+        ("item_id,title\ni1,One\ni2,Two,extra\n", "line 3: the line has more cells than"),
+        ('item_id,title\ni1,One\ni2,"Two\ni3,Three\n', "line 4: "),
+        ('item_id,title\ni1,One\ni2,"Two"x\n', "line 3: "),
+    ],
+)
+def test_a_malformed_csv_stores_nothing_and_names_the_line(alpha, tmp_path, text, where):
+    path = tmp_path / "items.csv"
+    path.write_text(text)
+
+    message = _import("items", path)
+
+    assert message.startswith(f"{path}: {where}")
+    assert message.endswith("Nothing was imported.")
+    with tenant_context(alpha):
+        assert list(Item.objects.values_list("item_id", flat=True)) == ["alpha-only"]
