@@ -71,7 +71,7 @@ class ItemOutput(serializers.Serializer):
 
 
 class ItemInput(serializers.Serializer):
-    """Documentation only: validation is in apps.catalog.validation."""
+    """Documentation only: validation is in apps.catalog.item_validation."""
 
     item_id = serializers.CharField(max_length=128)
     title = serializers.CharField(max_length=500, required=False)

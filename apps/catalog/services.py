@@ -19,6 +19,12 @@ from apps.audit.actions import AuditAction
 from apps.audit.services import audit_record
 from apps.billing.quotas import Reservation, ingest_reserve
 from apps.catalog import event_sql, live
+from apps.catalog.item_validation import (
+    ItemRow,
+    attributes_problem,
+    item_validate,
+    items_validate,
+)
 from apps.catalog.models import Event, Item, Shopper
 from apps.catalog.recent import recent_events_push
 from apps.catalog.selectors import shopper_data
@@ -26,13 +32,9 @@ from apps.catalog.signals import items_changed_on_commit
 from apps.catalog.validation import (
     ID_MAX_LENGTH,
     EventRow,
-    ItemRow,
     RowError,
-    attributes_problem,
     events_validate,
     id_problem,
-    item_validate,
-    items_validate,
 )
 from apps.core import pii
 from apps.core.db.copy import raw_copy

@@ -1,5 +1,6 @@
-"""Row validation for events, items and shopper attributes, shared by the API, the import
-commands and in-process callers (the demo seeder).
+"""Row validation for events, and the pieces every row validation shares (`RowError`, the id
+and text rules), used by the API, the import commands and in-process callers (the demo seeder);
+items are validated in apps.catalog.item_validation.
 
 Hand-written on purpose: the event path has a budget of a few microseconds per row, which a
 DRF serializer per row exceeds by two orders of magnitude. Each function returns the clean
@@ -12,10 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
-
-import orjson
 
 from apps.core.ids import ID_MAX_LENGTH, id_normalize
 from apps.core.ids import id_problem as _id_rule_problem
@@ -39,24 +37,15 @@ EVENT_FIELDS = frozenset(
 # `order_id` groups a purchase's lines into one order (a basket) and names the purchase a
 # refund undoes (required there); other types refuse it.
 ORDER_EVENT_TYPES = frozenset({"purchase", "refund"})
-ITEM_FIELDS = frozenset(
-    {"item_id", "title", "description", "categories", "price", "in_stock", "attributes"}
-)
 
 RECOMMENDATION_ID_MAX_LENGTH = 64
-TITLE_MAX_LENGTH = 500
-DESCRIPTION_MAX_LENGTH = 20_000
-CATEGORY_MAX_LENGTH = 200
-CATEGORIES_MAX_COUNT = 100
-ATTRIBUTES_MAX_BYTES = 8 * 1024
-PRICE_MAX = Decimal("9999999999.99")  # Item.price: 12 digits, 2 decimal places
 TIMESTAMP_MAX_FUTURE = timedelta(minutes=5)
 TIMESTAMP_MAX_PAST = timedelta(days=3 * 365 + 1)
 # An event's `value` other than a rating's (a quantity, or a purchase's amount) is at most this.
 # float8 (catalog_event.value) keeps every cent of an amount up to ~9e13, and analytics sums
 # revenue as Decimal quantized to cents within Python's 28-digit context: 1e12 a purchase leaves
 # room for 1e14 of them, where one 1e27 made every summary fail. It is 100 times the highest
-# catalog price (PRICE_MAX), for a line of many units.
+# catalog price (apps.catalog.item_validation.PRICE_MAX), for a line of many units.
 EVENT_VALUE_MAX = 1e12
 EVENT_VALUE_MAX_TEXT = "1e12"
 
@@ -84,11 +73,11 @@ def id_problem(value: Any, max_length: int) -> str | None:
     return _id_rule_problem(value, max_length=max_length)
 
 
-def _clean_id(value: Any) -> Any:
+def clean_id(value: Any) -> Any:
     return id_normalize(value) if type(value) is str and not value.isascii() else value
 
 
-def _text_problem(value: Any, max_length: int) -> str | None:
+def text_problem(value: Any, max_length: int) -> str | None:
     if type(value) is not str:
         return "Must be a string."
     if len(value) > max_length:
@@ -98,7 +87,7 @@ def _text_problem(value: Any, max_length: int) -> str | None:
     return None
 
 
-def _unknown_fields(row: dict, allowed: frozenset[str]) -> list[str]:
+def unknown_fields(row: dict, allowed: frozenset[str]) -> list[str]:
     return sorted(str(key) for key in row if key not in allowed)
 
 
@@ -134,7 +123,7 @@ def _event_problems(raw: Any, low: datetime, high: datetime) -> list[tuple[str, 
     """Every (field, message) wrong with one event. Slow path: only runs for invalid rows."""
     if type(raw) is not dict:
         return [("", "Each event must be a JSON object.")]
-    problems = [(field, "Unknown field.") for field in _unknown_fields(raw, EVENT_FIELDS)]
+    problems = [(field, "Unknown field.") for field in unknown_fields(raw, EVENT_FIELDS)]
     if raw.get("user_id") is None and raw.get("session_id") is None:
         problems.append(("user_id", "This field is required (unless session_id is given)."))
     for field in ("user_id", "item_id", "event_id", "session_id", "order_id"):
@@ -204,14 +193,14 @@ def events_validate(
         # Fast path: straight-line checks for the common valid row; anything off falls through
         # to `_event_problems`, which names every wrong field.
         if type(raw) is dict and raw.keys() <= fields:
-            event_id = _clean_id(raw.get("event_id"))
-            user_id = _clean_id(raw.get("user_id"))
-            item_id = _clean_id(raw.get("item_id"))
+            event_id = clean_id(raw.get("event_id"))
+            user_id = clean_id(raw.get("user_id"))
+            item_id = clean_id(raw.get("item_id"))
             kind = raw.get("type")
             value = raw.get("value")
             recommendation_id = raw.get("recommendation_id")
-            session_id = _clean_id(raw.get("session_id"))
-            order_id = _clean_id(raw.get("order_id"))
+            session_id = clean_id(raw.get("session_id"))
+            order_id = clean_id(raw.get("order_id"))
             moment = _timestamp_parse(raw.get("timestamp"), low, high)
             if (
                 (
@@ -299,158 +288,3 @@ def events_validate(
         for field, message in _event_problems(raw, low, high) or [("", "Invalid event.")]:
             errors.append(RowError(index, field, message))
     return valid, errors, duplicates
-
-
-@dataclass(frozen=True, slots=True)
-class ItemRow:
-    item_id: str
-    title: str
-    description: str
-    categories: list[str]
-    price: Decimal | None
-    in_stock: bool
-    attributes: dict[str, Any]
-
-
-def _price_parse(value: Any) -> Decimal | str | None:
-    if value is None:
-        return None
-    if type(value) is bool or not isinstance(value, int | float | str | Decimal):
-        return "Must be a decimal number."
-    try:
-        price = Decimal(str(value)) if not isinstance(value, Decimal) else value
-    except InvalidOperation:
-        return "Must be a decimal number."
-    if not price.is_finite():
-        return "Must be a decimal number."
-    if price < 0:
-        return "Must be 0 or more."
-    if price > PRICE_MAX:
-        return f"At most {PRICE_MAX}."
-    if price != price.quantize(Decimal("0.01")):
-        return "At most 2 decimal places."
-    return price.quantize(Decimal("0.01"))
-
-
-JSON_NUMBER_LIMIT = 2**63
-
-
-def json_number_problem(value: Any) -> str | None:
-    """Why a parsed JSON value holds a number that cannot round-trip, or None.
-
-    PostgreSQL's jsonb keeps any number as `numeric`; psycopg reads one of 2^63 or more (even
-    written as a float, 1e300) back as a Python int that no 64-bit JSON encoder can write, so
-    every later read of the row would fail. Infinity and NaN have no JSON form at all.
-    """
-    stack: list[tuple[str, Any]] = [("", value)]
-    while stack:
-        path, node = stack.pop()
-        if isinstance(node, dict):
-            stack.extend(
-                (f"{path}.{key}" if path else f"{key}", item) for key, item in node.items()
-            )
-        elif isinstance(node, list):
-            stack.extend((f"{path}[{index}]", item) for index, item in enumerate(node))
-        elif isinstance(node, int | float) and not isinstance(node, bool):
-            where = f" (at {path})" if path else ""
-            if isinstance(node, float) and not math.isfinite(node):
-                return f"Numbers must be finite{where}."
-            if not -JSON_NUMBER_LIMIT < node < JSON_NUMBER_LIMIT:
-                return f"Numbers must be between -(2^63 - 1) and 2^63 - 1{where}."
-    return None
-
-
-def attributes_problem(value: Any) -> str | None:
-    """Why `value` is not an acceptable attributes object (JSON object, at most 8 KB, numbers
-    within 64 bits), or None."""
-    if not isinstance(value, dict):
-        return "Must be a JSON object."
-    if message := json_number_problem(value):
-        return message
-    try:
-        encoded = orjson.dumps(value)
-    except (TypeError, orjson.JSONEncodeError):
-        return "Must be a JSON object."
-    if len(encoded) > ATTRIBUTES_MAX_BYTES:
-        return f"At most {ATTRIBUTES_MAX_BYTES} bytes as JSON."
-    if b"\\u0000" in encoded:
-        # PostgreSQL jsonb cannot store NUL characters.
-        return "Must not contain NUL characters."
-    return None
-
-
-def item_validate(raw: Any, *, item_id: str | None = None) -> ItemRow | list[tuple[str, str]]:
-    """One item (full representation: omitted fields take their defaults). `item_id`, when
-    given, comes from the URL and the body may repeat it but not contradict it."""
-    if type(raw) is not dict:
-        return [("", "Each item must be a JSON object.")]
-    problems = [(field, "Unknown field.") for field in _unknown_fields(raw, ITEM_FIELDS)]
-    item_id = _clean_id(item_id)
-    if item_id is not None and "item_id" in raw and _clean_id(raw["item_id"]) != item_id:
-        problems.append(("item_id", "Must match the item_id in the URL."))
-    resolved_id = item_id if item_id is not None else _clean_id(raw.get("item_id"))
-    if resolved_id is None:
-        problems.append(("item_id", "This field is required."))
-    elif message := id_problem(resolved_id, ID_MAX_LENGTH):
-        problems.append(("item_id", message))
-    title = raw.get("title", "")
-    if message := _text_problem(title, TITLE_MAX_LENGTH):
-        problems.append(("title", message))
-    description = raw.get("description", "")
-    if message := _text_problem(description, DESCRIPTION_MAX_LENGTH):
-        problems.append(("description", message))
-    categories = raw.get("categories", [])
-    if type(categories) is not list:
-        problems.append(("categories", "Must be a list of strings."))
-    elif len(categories) > CATEGORIES_MAX_COUNT:
-        problems.append(("categories", f"At most {CATEGORIES_MAX_COUNT} categories."))
-    else:
-        for category in categories:
-            if message := id_problem(category, CATEGORY_MAX_LENGTH):
-                problems.append(("categories", f"Each category: {message[0].lower()}{message[1:]}"))
-                break
-    price = _price_parse(raw.get("price"))
-    if type(price) is str:
-        problems.append(("price", price))
-    in_stock = raw.get("in_stock", True)
-    if type(in_stock) is not bool:
-        problems.append(("in_stock", "Must be true or false."))
-    attributes = raw.get("attributes", {})
-    if message := attributes_problem(attributes):
-        problems.append(("attributes", message))
-    if problems:
-        return problems
-    return ItemRow(
-        item_id=resolved_id,
-        title=title,
-        description=description,
-        categories=list(dict.fromkeys(categories)),
-        price=price,
-        in_stock=in_stock,
-        attributes=attributes,
-    )
-
-
-def items_validate(rows: list[Any]) -> tuple[list[tuple[int, ItemRow]], list[RowError]]:
-    """Validate a batch of items. Returns ((input index, row) for valid rows, errors). An item_id
-    repeated within the batch is an error on the later row (one upsert per item per batch)."""
-    valid: list[tuple[int, ItemRow]] = []
-    errors: list[RowError] = []
-    first_index: dict[str, int] = {}
-    for index, raw in enumerate(rows):
-        result = item_validate(raw)
-        if isinstance(result, list):
-            errors.extend(RowError(index, field, message) for field, message in result)
-            continue
-        if result.item_id in first_index:
-            errors.append(
-                RowError(
-                    index,
-                    "item_id",
-                    f"Repeats the item_id of row {first_index[result.item_id]} in this batch.",
-                )
-            )
-            continue
-        first_index[result.item_id] = index
-        valid.append((index, result))
-    return valid, errors

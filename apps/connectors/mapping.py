@@ -22,7 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.utils.html import strip_tags
 
-from apps.catalog.validation import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH
+from apps.catalog.item_validation import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH
 
 # WooCommerce: an order counts as bought once it reaches one of these; these undo it.
 WOO_PAID_STATUSES = frozenset({"processing", "completed"})
